@@ -1,0 +1,46 @@
+"""Command-line interface: `halftint COMMAND ...`.
+
+`main()` runs the Typer app without Click's standalone error handling, so that every expected
+failure (bad option, unreadable file, missing weights) becomes one line on stderr and an exit
+code: 2 for usage errors, 1 when some inputs failed, 0 on success.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from halftint.cli import (  # noqa: F401  (importing a command module registers its commands)
+    colorize_cmd,
+    eval_cmd,
+    halftone_cmd,
+    info_cmd,
+    train_cmd,
+    weights_cmd,
+)
+from halftint.cli.app import app
+from halftint.cli.common import print_error
+from halftint.errors import HalftintError
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI and exit with its status code."""
+    try:
+        code = app(args=argv, prog_name="halftint", standalone_mode=False)
+    except (typer.Abort, KeyboardInterrupt):
+        print_error("interrupted")
+        code = 130
+    except typer.TyperException as error:
+        # Click's own errors (unknown option, missing argument: usage errors, exit 2)
+        ctx = getattr(error, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        print_error(str(error.format_message()) + hint)  # type: ignore[attr-defined]
+        code = int(getattr(error, "exit_code", 2))
+    except HalftintError as error:
+        print_error(str(error))
+        code = error.exit_code
+    except BrokenPipeError:
+        # the reader of our stdout went away (e.g. `| head`): not an error worth a message
+        code = 1
+    sys.exit(code if isinstance(code, int) else 0)

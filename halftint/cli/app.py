@@ -1,0 +1,38 @@
+"""The Typer application objects; command modules register themselves on them.
+
+Nothing here imports torch: `halftint --help` and `--version` must answer fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from halftint._version import __version__
+
+app = typer.Typer(
+    name="halftint",
+    help="Turn black-and-white halftone prints into color photographs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+weights_app = typer.Typer(help="List, download, verify and publish weights bundles.", no_args_is_help=True)
+train_app = typer.Typer(help="Train the networks on your own photos.", no_args_is_help=True)
+app.add_typer(weights_app, name="weights")
+app.add_typer(train_app, name="train")
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"halftint {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Turn black-and-white halftone prints into color photographs."""

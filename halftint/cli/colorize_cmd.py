@@ -1,0 +1,3 @@
+"""The `colorize and descreen` command(s)."""
+
+from __future__ import annotations

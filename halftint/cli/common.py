@@ -1,0 +1,240 @@
+"""What every batch command shares: input expansion, output naming, skipping, progress, summary.
+
+Conventions (the same for `halftone`, `colorize`, `descreen`):
+- INPUT is files, folders (searched recursively for images; other files are counted and skipped)
+  or `-` (stdin). A missing path or a folder with no image is a usage error (exit 2).
+- OUT is a file (one input), a folder (outputs keep the input tree) or `-` (stdout).
+- Existing outputs are never overwritten without `--overwrite`; each skip is reported.
+- One bad input does not stop a batch: it is reported at the end and the exit code is 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from halftint.errors import HalftintError, UsageError
+
+console = Console(stderr=True, highlight=False)
+
+STDIO = "-"
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".pbm", ".pgm", ".ppm"}
+)
+# a bar for a handful of files is noise; show it from this many inputs on
+PROGRESS_MIN_ITEMS = 4
+
+
+def print_error(message: str) -> None:
+    """One line on stderr, prefixed so that it stands out in a pipeline's output."""
+    first_line = " ".join(message.strip().splitlines()) or "unknown error"
+    console.print(f"[bold red]halftint: error:[/] {first_line}", soft_wrap=True, markup=True)
+
+
+def note(message: str) -> None:
+    """An informational line on stderr (stdout is for data only)."""
+    console.print(message, soft_wrap=True, markup=False)
+
+
+@dataclass(frozen=True)
+class InputItem:
+    """One input image: `path` is None for stdin; `relative` is its path below the given folder."""
+
+    path: Path | None
+    relative: Path
+
+    @property
+    def label(self) -> str:
+        return "<stdin>" if self.path is None else str(self.path)
+
+
+@dataclass
+class InputSet:
+    items: list[InputItem]
+    skipped_non_images: int = 0
+
+
+def collect_inputs(inputs: Sequence[str]) -> InputSet:
+    """Expand files, folders (recursively) and `-` into a sorted list of image inputs.
+
+    Raises:
+        UsageError: a path does not exist, a folder holds no image, `-` is given twice or no
+            input at all.
+    """
+    if not inputs:
+        raise UsageError("no INPUT given: pass image files, folders, or '-' for stdin")
+    result = InputSet(items=[])
+    stdin_seen = False
+    for raw in inputs:
+        if raw == STDIO:
+            if stdin_seen:
+                raise UsageError("'-' (stdin) may be given only once")
+            stdin_seen = True
+            result.items.append(InputItem(path=None, relative=Path("stdin")))
+            continue
+        path = Path(raw)
+        if path.is_dir():
+            images, others = _scan_folder(path)
+            if not images:
+                raise UsageError(f"folder {raw} holds no images ({_suffix_list()})")
+            result.items.extend(InputItem(path=p, relative=p.relative_to(path)) for p in images)
+            result.skipped_non_images += others
+        elif path.exists():
+            # an explicitly named file is always tried, whatever its suffix: the reader decides
+            result.items.append(InputItem(path=path, relative=Path(path.name)))
+        else:
+            raise UsageError(f"input not found: {raw}")
+    return result
+
+
+def _scan_folder(folder: Path) -> tuple[list[Path], int]:
+    images: list[Path] = []
+    others = 0
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or any(part.startswith(".") for part in path.relative_to(folder).parts):
+            continue
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            images.append(path)
+        else:
+            others += 1
+    return images, others
+
+
+def _suffix_list() -> str:
+    return ", ".join(sorted(s.lstrip(".") for s in IMAGE_SUFFIXES))
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    """Where the outputs of a batch go: beside each input, into a folder, to one file, or stdout."""
+
+    kind: str  # "beside" | "folder" | "file" | "stdout"
+    target: Path | None = None
+
+    @classmethod
+    def from_option(cls, out: str | None, inputs: InputSet, outputs_per_input: int = 1) -> OutputPlan:
+        """Decide what `-o OUT` means for these inputs.
+
+        Raises:
+            UsageError: stdout or a single file was asked for more than one output image, or
+                stdin input has no `-o`.
+        """
+        total = len(inputs.items) * outputs_per_input
+        if out is None:
+            if any(item.path is None for item in inputs.items):
+                raise UsageError("reading from stdin needs -o: a file, a folder, or '-' for stdout")
+            return cls("beside")
+        if out == STDIO:
+            if total != 1:
+                raise UsageError(
+                    f"-o - writes one image to stdout, but this run makes {total}; "
+                    "use -o FOLDER (or --grid for one contact sheet per input)"
+                )
+            return cls("stdout")
+        target = Path(out)
+        if target.is_dir() or out.endswith(("/", "\\")) or len(inputs.items) > 1:
+            return cls("folder", target)
+        if target.suffix.lower() not in IMAGE_SUFFIXES:
+            # no image suffix: the user means a (new) folder
+            return cls("folder", target)
+        if total > 1:
+            raise UsageError(
+                f"-o {out} is one file, but this run makes {total} images; give a folder instead"
+            )
+        return cls("file", target)
+
+    def destination(self, item: InputItem, suffix: str) -> Path | str:
+        """The output for `item`; `suffix` like `.halftone.png` replaces the input's extension."""
+        if self.kind == "stdout":
+            return STDIO
+        if self.kind == "file":
+            assert self.target is not None
+            return self.target
+        stem = item.relative.stem if item.path is not None else "stdin"
+        name = stem + suffix
+        if self.kind == "folder":
+            assert self.target is not None
+            return self.target / item.relative.parent / name
+        assert item.path is not None
+        return item.path.with_name(item.path.stem + suffix)
+
+
+@dataclass
+class BatchReport:
+    """Counts of a batch run; `exit_code` is 0 when all went well, 1 when any input failed."""
+
+    done: int = 0
+    skipped: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped_non_images: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    def print_summary(self, verbose: bool) -> None:
+        """Failures, one line each, then a one-line summary (only for runs where it says more)."""
+        for label, reason in self.failed:
+            print_error(f"{label}: {reason}")
+        if verbose or self.failed or self.skipped or self.skipped_non_images:
+            parts = [f"{self.done} done", f"{len(self.skipped)} skipped", f"{len(self.failed)} failed"]
+            if self.skipped_non_images:
+                parts.append(f"{self.skipped_non_images} non-image files ignored")
+            note(", ".join(parts))
+
+
+def output_exists(dest: Path | str, overwrite: bool, report: BatchReport) -> bool:
+    """True (and the skip reported) when `dest` exists and may not be overwritten."""
+    if dest == STDIO or overwrite:
+        return False
+    path = Path(dest)
+    if path.exists():
+        report.skipped.append(str(path))
+        note(f"skipped {path}: it exists (use --overwrite to replace it)")
+        return True
+    return False
+
+
+def run_batch(
+    items: Iterable[InputItem],
+    work: Callable[[InputItem, BatchReport], None],
+    *,
+    description: str,
+    report: BatchReport,
+    total: int,
+) -> BatchReport:
+    """Run `work` on every item with a progress bar; an expected failure marks the item failed.
+
+    `work` increments `report.done` itself (it may also skip). Unexpected exceptions propagate:
+    they are bugs, and hiding them would hide the traceback needed to fix them.
+    """
+    show = total >= PROGRESS_MIN_ITEMS and console.is_terminal
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[current]}"),
+        console=console,
+        disable=not show,
+        transient=False,
+    ) as progress:
+        task = progress.add_task(description, total=total, current="")
+        for item in items:
+            progress.update(task, current=item.relative.name)
+            try:
+                work(item, report)
+            except HalftintError as error:
+                report.failed.append((item.label, str(error)))
+            except OSError as error:
+                # disk full, permission denied, output folder not writable ...
+                reason = error.strerror or str(error)
+                where = f" ({error.filename})" if error.filename else ""
+                report.failed.append((item.label, f"{reason}{where}"))
+            progress.advance(task)
+    return report
+

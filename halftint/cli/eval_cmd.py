@@ -1,0 +1,3 @@
+"""The `eval` command(s)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""The `halftone` command(s)."""
+
+from __future__ import annotations

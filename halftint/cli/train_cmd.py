@@ -1,0 +1,3 @@
+"""The `train` command(s)."""
+
+from __future__ import annotations

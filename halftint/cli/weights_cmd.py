@@ -1,0 +1,3 @@
+"""The `weights` command(s)."""
+
+from __future__ import annotations
