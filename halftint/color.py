@@ -39,6 +39,45 @@ def ycbcr_to_rgb(ycbcr: torch.Tensor) -> torch.Tensor:
     return torch.stack((r, g, b), dim=1)
 
 
+def recombine_luminance(color: torch.Tensor, luminance: torch.Tensor) -> torch.Tensor:
+    """RGB with the chroma of `color` and the luma of `luminance`, inside the RGB cube.
+
+    Used to put the colors computed at working resolution onto the full-resolution gray image
+    (SPEC §1, "any image size"). Replacing Y in YCbCr alone can leave the cube (bright yellow
+    at high luma, say); clamping each channel afterwards would then change the luma. Instead the
+    chroma of such a pixel is scaled down just enough to fit: a chroma offset has zero luma, so
+    the pixel's luma stays exactly that of `luminance` (clamped to [0, 1]) while its hue is kept.
+
+    Args:
+        color: `(B, 3, H, W)` RGB in [0, 1], already at the size of `luminance`.
+        luminance: `(B, 1, H, W)` gray (BT.601 luma); values outside [0, 1] are clamped.
+
+    Returns:
+        `(B, 3, H, W)` RGB in [0, 1]; dtype and device follow `color`.
+
+    Raises:
+        ValueError: the shapes do not fit together; the message names both.
+    """
+    _check_rgb(color)
+    expected = (color.shape[0], 1, color.shape[2], color.shape[3])
+    if tuple(luminance.shape) != expected:
+        raise ValueError(
+            f"luminance must have shape {expected} to match color {tuple(color.shape)}, "
+            f"got {tuple(luminance.shape)}"
+        )
+    luma = luminance.to(color.dtype).clamp(0.0, 1.0)
+    # the chroma offset of each channel: RGB minus its own luma (zero luma by construction)
+    offset = color - rgb_to_gray(color)
+    # largest scale s <= 1 with 0 <= luma + s * offset <= 1 for every channel
+    tiny = torch.finfo(color.dtype).tiny
+    room_up = (1.0 - luma) / offset.clamp(min=tiny)
+    room_down = luma / (-offset).clamp(min=tiny)
+    limits = torch.where(offset > 0, room_up, torch.where(offset < 0, room_down, 1.0))
+    scale = limits.amin(dim=1, keepdim=True).clamp(max=1.0)
+    # the clamp only absorbs float rounding at the cube's faces; the fit is already exact
+    return (luma + scale * offset).clamp(0.0, 1.0)
+
+
 def _check_rgb(x: torch.Tensor) -> None:
     if x.dim() != 4 or x.shape[1] != 3:
         raise ValueError(f"expected a (B, 3, H, W) tensor, got shape {tuple(x.shape)}")

@@ -1,0 +1,73 @@
+"""Color conversions: exact round trips, BT.601 luma, and luminance recombination in gamut."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from halftint.color import recombine_luminance, rgb_to_gray, rgb_to_ycbcr, ycbcr_to_rgb
+
+
+def _random_rgb(*shape: int, seed: int = 0) -> torch.Tensor:
+    return torch.rand(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def test_gray_uses_bt601_weights() -> None:
+    primaries = torch.eye(3).reshape(3, 3, 1, 1)  # pure red, green, blue
+    assert rgb_to_gray(primaries).flatten().tolist() == pytest.approx([0.299, 0.587, 0.114])
+
+
+def test_ycbcr_round_trip_and_neutral_chroma() -> None:
+    rgb = _random_rgb(2, 3, 5, 7).double()
+    assert torch.allclose(ycbcr_to_rgb(rgb_to_ycbcr(rgb)), rgb, atol=1e-12)
+    gray = torch.full((1, 3, 2, 2), 0.3)
+    assert torch.allclose(rgb_to_ycbcr(gray)[:, 1:], torch.full((1, 2, 2, 2), 0.5))
+
+
+def test_recombined_luma_equals_the_given_luminance_exactly() -> None:
+    color = _random_rgb(3, 3, 16, 16, seed=1)
+    luminance = _random_rgb(3, 1, 16, 16, seed=2) * 1.4 - 0.2  # some values outside [0, 1]
+    result = recombine_luminance(color, luminance)
+    assert result.shape == color.shape
+    assert result.min() >= 0.0 and result.max() <= 1.0
+    assert torch.allclose(rgb_to_gray(result), luminance.clamp(0, 1), atol=1e-5)
+
+
+def test_recombination_keeps_chroma_where_it_fits() -> None:
+    # a muted color at mid gray fits anywhere near mid luma: the Cb/Cr must come through unchanged
+    color = torch.tensor([0.55, 0.45, 0.40]).reshape(1, 3, 1, 1).expand(1, 3, 4, 4)
+    luminance = torch.linspace(0.4, 0.6, 16).reshape(1, 1, 4, 4)
+    result = recombine_luminance(color, luminance)
+    assert torch.allclose(rgb_to_ycbcr(result)[:, 1:], rgb_to_ycbcr(color)[:, 1:], atol=1e-6)
+
+
+def test_out_of_gamut_pixels_lose_saturation_not_luma_or_hue() -> None:
+    yellow = torch.tensor([1.0, 1.0, 0.0]).reshape(1, 3, 1, 1)
+    result = recombine_luminance(yellow, torch.full((1, 1, 1, 1), 0.97))
+    assert rgb_to_gray(result).item() == pytest.approx(0.97, abs=1e-6)
+    red, green, blue = result.flatten().tolist()
+    assert red == pytest.approx(green, abs=1e-6) and blue < red  # still a (paler) yellow
+    assert max(red, green, blue) <= 1.0
+
+
+def test_black_and_white_luminance_give_black_and_white() -> None:
+    color = _random_rgb(1, 3, 2, 2, seed=4)
+    assert torch.equal(recombine_luminance(color, torch.zeros(1, 1, 2, 2)), torch.zeros(1, 3, 2, 2))
+    assert torch.allclose(
+        recombine_luminance(color, torch.ones(1, 1, 2, 2)), torch.ones(1, 3, 2, 2)
+    )
+
+
+def test_gray_color_gives_gray_output_and_dtype_follows() -> None:
+    color = torch.full((1, 3, 3, 3), 0.2, dtype=torch.float64)
+    luminance = torch.full((1, 1, 3, 3), 0.8, dtype=torch.float32)
+    result = recombine_luminance(color, luminance)
+    assert result.dtype == torch.float64
+    assert torch.allclose(result, torch.full((1, 3, 3, 3), 0.8, dtype=torch.float64), atol=1e-7)
+
+
+def test_recombination_rejects_mismatched_shapes_naming_them() -> None:
+    with pytest.raises(ValueError, match=r"\(2, 1, 4, 4\).*got \(2, 1, 4, 5\)"):
+        recombine_luminance(torch.zeros(2, 3, 4, 4), torch.zeros(2, 1, 4, 5))
+    with pytest.raises(ValueError, match=r"\(1, 1, 4, 4\)"):
+        rgb_to_gray(torch.zeros(1, 1, 4, 4))
