@@ -1,0 +1,60 @@
+"""F, the fusion network (paper §3.3, supplementary Table 2): merges the two cascades' colorings.
+
+The forward cascade (G on the descreened image) and the reverse cascade (G on the halftone, then
+IHN per channel) make two RGB images; F combines them into the final color image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from halftint.nets.layers import ResidualBlock, check_image
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """Widths of F; the defaults are the paper's (241,795 parameters).
+
+    Attributes:
+        channels: width of the residual blocks.
+        residual_blocks: number of residual blocks.
+    """
+
+    channels: int = 64
+    residual_blocks: int = 3
+
+
+class FusionNet(nn.Module):
+    """F: two RGB images in, one RGB image out.
+
+    Contract: `a` and `b` are `(B, 3, H, W)` RGB in [0, 1]; returns `(B, 3, H, W)`, nominally in
+    [0, 1] but not clamped (the network has no output activation; callers clamp once, at the
+    end). Dtype and device follow the input. It works directly in [0, 1].
+
+    Layers: Conv7x7 (6 -> channels) + ReLU, residual blocks `ReLU(x + Conv(ReLU(Conv(x))))`
+    without bias, Conv3x3 (channels -> 3); the first and last convolutions have bias.
+    """
+
+    def __init__(self, config: FusionConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or FusionConfig()
+        width = self.config.channels
+        self.head = nn.Conv2d(6, width, 7, padding=3)
+        self.blocks = nn.Sequential(
+            *(
+                ResidualBlock(width, bias=False, activate_output=True)
+                for _ in range(self.config.residual_blocks)
+            )
+        )
+        self.tail = nn.Conv2d(width, 3, 3, padding=1)
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """`(B, 3, H, W)` twice -> `(B, 3, H, W)` (not clamped)."""
+        check_image(a, "a", 3)
+        if b.shape != a.shape:
+            raise ValueError(f"b must have the shape of a {tuple(a.shape)}, got {tuple(b.shape)}")
+        return self.tail(self.blocks(F.relu(self.head(torch.cat([a, b], dim=1)))))

@@ -1,0 +1,72 @@
+"""G, the colorization network (paper §3.2, BicycleGAN's U-Net generator, "add to input").
+
+G colors a gray image (IHN's output, or the raw halftone in the reverse cascade) given a color
+code `z` and the image's Canny edge map; `z` is tiled over the image and concatenated to the
+input only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from halftint.nets.layers import UNet, check_image
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Widths of G; the defaults are the paper's (30,254,467 parameters).
+
+    Attributes:
+        base_channels: channels of the U-Net's outermost level (doubling per level).
+        depth: U-Net levels; inputs are padded to a multiple of 2**depth.
+        max_multiplier: the widest level has base_channels * max_multiplier channels.
+        dropout: dropout rate in the two levels above the innermost.
+        z_dim: size of the color code.
+    """
+
+    base_channels: int = 64
+    depth: int = 7
+    max_multiplier: int = 8
+    dropout: float = 0.5
+    z_dim: int = 8
+
+
+class ColorizationNet(nn.Module):
+    """G: gray image + edge map + color code in, RGB image out.
+
+    Contract: `gray` and `edges` are `(B, 1, H, W)` in [0, 1] (edges in {0, 1}), any H and W;
+    `z` is `(B, z_dim)`; returns `(B, 3, H, W)` RGB in [0, 1]. Dtype and device follow `gray`.
+    Inside, gray and edges are mapped to [-1, 1] and the U-Net's tanh output back to [0, 1];
+    the input channels are (gray, z tiled over H x W, edges), in that order.
+    """
+
+    def __init__(self, config: GeneratorConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or GeneratorConfig()
+        self.unet = UNet(
+            1 + self.config.z_dim + 1,
+            3,
+            base_channels=self.config.base_channels,
+            depth=self.config.depth,
+            max_multiplier=self.config.max_multiplier,
+            dropout=self.config.dropout,
+        )
+
+    def forward(self, gray: torch.Tensor, edges: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """`(B, 1, H, W)`, `(B, 1, H, W)`, `(B, z_dim)` -> `(B, 3, H, W)` in [0, 1]."""
+        check_image(gray, "gray", 1)
+        if edges.shape != gray.shape:
+            raise ValueError(
+                f"edges must have the shape of gray {tuple(gray.shape)}, got {tuple(edges.shape)}"
+            )
+        batch, _, height, width = gray.shape
+        if z.shape != (batch, self.config.z_dim):
+            raise ValueError(
+                f"z must have shape ({batch}, {self.config.z_dim}), got {tuple(z.shape)}"
+            )
+        tiled = z.to(gray.dtype).view(batch, -1, 1, 1).expand(-1, -1, height, width)
+        inputs = torch.cat([gray * 2 - 1, tiled, edges.to(gray.dtype) * 2 - 1], dim=1)
+        return (self.unet(inputs) + 1) / 2
