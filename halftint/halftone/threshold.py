@@ -1,0 +1,34 @@
+"""Threshold (screen) halftoning: compare every pixel with a threshold array.
+
+Ordered dither, clustered-dot screens, blue noise and white noise differ only in where their
+thresholds come from. A pixel is white paper when its gray value reaches its threshold; with
+thresholds spread evenly over [0, 1] the share of white pixels equals the gray level, which is
+what keeps the mean tone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def rank_thresholds(ranks: np.ndarray) -> np.ndarray:
+    """Turn a matrix of ranks 0..N-1 into float32 thresholds at the centres of N equal bins."""
+    return ((ranks.astype(np.float64) + 0.5) / ranks.size).astype(np.float32)
+
+
+def tile(mask: np.ndarray, height: int, width: int, offset: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """Repeat a 2-D threshold `mask` over a `height` x `width` image, shifted by `offset`.
+
+    `offset` is `(rows, columns)`; the shift is cyclic, so any integers are accepted.
+    """
+    mask_height, mask_width = mask.shape
+    row_shift, column_shift = offset[0] % mask_height, offset[1] % mask_width
+    reps_y = -(-(height + row_shift) // mask_height)
+    reps_x = -(-(width + column_shift) // mask_width)
+    tiled = np.tile(mask, (reps_y, reps_x))
+    return tiled[row_shift : row_shift + height, column_shift : column_shift + width]
+
+
+def apply_thresholds(images: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """`(N, H, W)` gray images against broadcastable thresholds -> uint8 (1 white, 0 ink)."""
+    return (images >= thresholds).astype(np.uint8)

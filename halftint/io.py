@@ -1,0 +1,254 @@
+"""Image files in and out: the only module that touches PIL.
+
+Reading gives float32 arrays in [0, 1] whatever the file holds (1-bit, 8- or 16-bit gray,
+palette, RGB, CMYK, with or without alpha), upright according to EXIF. Writing is atomic: the
+image goes to a temporary file in the destination folder, which is then renamed over the
+target, so an interrupted run never leaves a half-written image behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from halftint.errors import HalftintError, InputError, UsageError
+
+STDIO = "-"
+# ITU-R BT.601 luma, the gray of the paper's data (halftint.color uses the same weights)
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+WRITE_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}
+# formats that cannot hold 1-bit images: bilevel output is stored as 8-bit gray
+_NO_BILEVEL = frozenset({"JPEG", "WEBP"})
+_SAVE_OPTIONS: dict[str, dict[str, object]] = {
+    "PNG": {"compress_level": 6},
+    "JPEG": {"quality": 95},
+    "WEBP": {"quality": 95},
+    "TIFF": {},
+}
+# 16-bit and 32-bit integer gray modes, with their full-scale value
+_WIDE_GRAY_MODES = {"I;16": 65535.0, "I;16L": 65535.0, "I;16B": 65535.0, "I;16N": 65535.0}
+
+
+class OutputError(HalftintError):
+    """An output image could not be written."""
+
+
+class OutputExistsError(OutputError):
+    """The output exists and overwriting was not asked for."""
+
+
+def read_image(source: str | os.PathLike[str], mode: Literal["gray", "rgb"] = "rgb") -> np.ndarray:
+    """Read an image file (or stdin for `"-"`) as float32 in [0, 1].
+
+    Args:
+        source: a path, or `"-"` to read the image's bytes from stdin.
+        mode: `"gray"` for `(H, W)` BT.601 luma, `"rgb"` for `(H, W, 3)` (a gray image gives
+            three equal channels). Transparent parts are composited over white paper.
+
+    Returns:
+        A C-contiguous float32 array in [0, 1].
+
+    Raises:
+        InputError: the file is missing, empty, not an image, truncated, or so large that it
+            may be a decompression bomb.
+        ValueError: `mode` is neither "gray" nor "rgb".
+    """
+    if mode not in ("gray", "rgb"):
+        raise ValueError(f"mode must be 'gray' or 'rgb', got {mode!r}")
+    label = "<stdin>" if str(source) == STDIO else str(source)
+    data = _read_bytes(source, label)
+    if not data:
+        raise InputError(f"{label} is empty (0 bytes), not an image")
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            opened.load()
+            image = ImageOps.exif_transpose(opened)
+    except Image.DecompressionBombError:
+        raise InputError(
+            f"{label} is too large to read safely (over {2 * _pixel_limit()} pixels, "
+            "possibly a decompression bomb)"
+        ) from None
+    except UnidentifiedImageError:
+        raise InputError(f"{label} is not an image file halftint can read") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise InputError(f"{label} is truncated or corrupt ({_reason(error)})") from None
+    if image.width == 0 or image.height == 0:
+        raise InputError(f"{label} has zero size ({image.width}x{image.height} pixels)")
+    rgb_or_gray = _to_float(image)
+    if mode == "gray":
+        gray = rgb_or_gray if rgb_or_gray.ndim == 2 else rgb_or_gray @ LUMA_WEIGHTS
+        return np.ascontiguousarray(np.clip(gray, 0.0, 1.0), dtype=np.float32)
+    if rgb_or_gray.ndim == 2:
+        return np.ascontiguousarray(np.repeat(rgb_or_gray[:, :, None], 3, axis=2))
+    return np.ascontiguousarray(rgb_or_gray, dtype=np.float32)
+
+
+def _pixel_limit() -> int:
+    return int(Image.MAX_IMAGE_PIXELS or 0)
+
+
+def _reason(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _read_bytes(source: str | os.PathLike[str], label: str) -> bytes:
+    if str(source) == STDIO:
+        return sys.stdin.buffer.read()
+    path = Path(source)
+    if not path.exists():
+        raise InputError(f"input not found: {label}")
+    if path.is_dir():
+        raise InputError(f"{label} is a folder, not an image file")
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise InputError(f"cannot read {label}: {error.strerror or error}") from None
+
+
+def _to_float(image: Image.Image) -> np.ndarray:
+    """A PIL image -> float32 `(H, W)` gray or `(H, W, 3)` RGB in [0, 1], alpha over white."""
+    if image.mode in ("1", "L"):
+        return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    if image.mode in _WIDE_GRAY_MODES:
+        return np.asarray(image, dtype=np.float32) / _WIDE_GRAY_MODES[image.mode]
+    if image.mode == "I":
+        # 32-bit integer gray: in practice 16-bit data (PNG and TIFF readers give "I" for it)
+        return np.clip(np.asarray(image, dtype=np.float32) / 65535.0, 0.0, 1.0)
+    has_alpha = image.mode in ("LA", "La", "PA", "RGBA", "RGBa") or (
+        image.mode == "P" and "transparency" in image.info
+    )
+    if has_alpha:
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
+        alpha = rgba[:, :, 3:4]
+        # composite over white paper: transparent areas print as nothing
+        return rgba[:, :, :3] * alpha + (1.0 - alpha)
+    if image.mode == "P":
+        return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    # RGB, CMYK, YCbCr, LAB, HSV, F ...: Pillow's own conversion
+    return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resample an `(H, W)` or `(H, W, 3)` float image to `height` x `width` (Lanczos).
+
+    Returns:
+        float32 in [0, 1] (Lanczos ringing is clipped).
+
+    Raises:
+        ValueError: a target side is below 1.
+    """
+    if height < 1 or width < 1:
+        raise ValueError(f"target size must be at least 1x1, got {width}x{height}")
+    planes = image[:, :, None] if image.ndim == 2 else image
+    resized = []
+    for channel in range(planes.shape[2]):
+        plane = Image.fromarray(np.ascontiguousarray(planes[:, :, channel], dtype=np.float32))
+        resized.append(np.asarray(plane.resize((width, height), Image.Resampling.LANCZOS)))
+    stacked = np.stack(resized, axis=2) if image.ndim == 3 else resized[0]
+    return np.ascontiguousarray(np.clip(stacked, 0.0, 1.0), dtype=np.float32)
+
+
+def write_image(
+    image: np.ndarray, dest: str | os.PathLike[str], *, overwrite: bool = False
+) -> None:
+    """Write an image atomically; the format follows the extension.
+
+    Args:
+        image: `(H, W)` or `(H, W, 3)`; bool (1-bit; RGB bool becomes 0/255 channels), float in
+            [0, 1] (scaled to 0..255 and rounded), or uint8.
+        dest: a path ending in .png, .jpg, .jpeg, .webp, .tif or .tiff, or `"-"` for PNG bytes
+            on stdout. Missing parent folders are created.
+        overwrite: replace an existing file.
+
+    Raises:
+        OutputExistsError: `dest` exists and `overwrite` is False.
+        OutputError: the file could not be written (the target is left as it was).
+        UsageError: the extension is not one of the supported ones.
+        ValueError: unsupported shape or dtype.
+    """
+    target = str(dest)
+    format_name = "PNG" if target == STDIO else _format_for(Path(target))
+    pil_image = _to_pil(image)
+    if format_name in _NO_BILEVEL and pil_image.mode == "1":
+        pil_image = pil_image.convert("L")
+    if target == STDIO:
+        buffer = io.BytesIO()
+        pil_image.save(buffer, format=format_name, **_SAVE_OPTIONS[format_name])
+        sys.stdout.buffer.write(buffer.getvalue())
+        sys.stdout.buffer.flush()
+        return
+    path = Path(target)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path} exists (use --overwrite to replace it)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _save_atomically(pil_image, path, format_name)
+    except OSError as error:
+        raise OutputError(f"cannot write {path}: {error.strerror or _reason(error)}") from None
+
+
+def _format_for(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in WRITE_FORMATS:
+        allowed = ", ".join(s.lstrip(".") for s in WRITE_FORMATS)
+        shown = f"'{suffix}'" if suffix else "none"
+        raise UsageError(f"cannot write {path}: unknown image extension {shown} (use {allowed})")
+    return WRITE_FORMATS[suffix]
+
+
+def _to_pil(image: np.ndarray) -> Image.Image:
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"write_image expects a numpy array, got {type(image).__name__}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
+        raise ValueError(
+            f"write_image expects an (H, W) or (H, W, 3) array, got shape {image.shape}"
+        )
+    if image.dtype == np.bool_:
+        if image.ndim == 2:
+            return Image.fromarray(np.ascontiguousarray(image))
+        pixels = image.astype(np.uint8) * 255
+    elif image.dtype == np.uint8:
+        pixels = image
+    elif np.issubdtype(image.dtype, np.floating):
+        if not np.isfinite(image).all():
+            raise ValueError("write_image got NaN or infinite values")
+        pixels = np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+    else:
+        raise ValueError(
+            f"write_image expects bool, uint8 or float values, got dtype {image.dtype}"
+        )
+    # uint8 (H, W) becomes mode L, (H, W, 3) mode RGB
+    return Image.fromarray(np.ascontiguousarray(pixels))
+
+
+def _save_atomically(image: Image.Image, path: Path, format_name: str) -> None:
+    # a hidden temporary name in the same folder: the final rename stays on one file system
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    # os.open with 0o666 lets the umask decide the permissions, as for any new file
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            image.save(handle, format=format_name, **_SAVE_OPTIONS[format_name])
+        temporary.replace(path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
