@@ -425,11 +425,11 @@ def _load_strict(network: nn.Module, tensors: dict[str, torch.Tensor], source: P
                 + (" ..." if len(unexpected) > 5 else "")
             )
         raise WeightsError(f"{source} does not fit its config ({'; '.join(parts)})")
-    for name, value in tensors.items():
-        if value.shape != expected[name].shape:
+    for name, reference in expected.items():
+        if tensors[name].shape != reference.shape:
             raise WeightsError(
-                f"{source}: {name} has shape {tuple(value.shape)}, the config needs "
-                f"{tuple(expected[name].shape)}"
+                f"{source}: {name} has shape {tuple(tensors[name].shape)}, the config needs "
+                f"{tuple(reference.shape)}"
             )
     # load_state_dict copies into the float32 parameters, casting half-precision storage back
     network.load_state_dict(tensors, strict=True)

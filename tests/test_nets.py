@@ -1,0 +1,274 @@
+"""The six networks: exact parameter counts, shapes for any size, ranges, gradients, determinism."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import tiny_preset
+
+from halftint.nets import (
+    PRESETS,
+    EncoderConfig,
+    HistogramConfig,
+    HistogramEstimator,
+    IHNConfig,
+    InverseHalftoneNet,
+    ReferenceEncoder,
+    build_networks,
+    get_preset,
+)
+from halftint.nets.layers import reflect_pad_to_multiple
+
+PAPER_COUNTS = {
+    "ihn": 41_095_681,
+    "encoder": 5_361_296,
+    "generator": 30_254_467,
+    "discriminator": 3_473_954,
+    "histogram": 16_833_216,
+    "fusion": 241_795,
+}
+LITE_COUNTS = {
+    "ihn": 1_554_145,
+    "encoder": 337_328,
+    "generator": 1_337_955,
+    "discriminator": 223_370,
+    "histogram": 2_111_456,
+    "fusion": 18_979,
+}
+
+
+def _count(module: torch.nn.Module) -> int:
+    return sum(parameter.numel() for parameter in module.parameters())
+
+
+def _meta_networks(preset_name: str) -> dict[str, torch.nn.Module]:
+    # the meta device allocates nothing: counting the paper's 138 M parameters costs no memory
+    with torch.device("meta"):
+        return build_networks(get_preset(preset_name))
+
+
+def _halftone(*shape: int, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return (torch.rand(*shape, generator=generator) > 0.5).float()
+
+
+@pytest.fixture(scope="module")
+def tiny() -> dict[str, torch.nn.Module]:
+    torch.manual_seed(0)
+    networks = build_networks(tiny_preset())
+    for network in networks.values():
+        network.eval()
+    return networks
+
+
+def test_paper_parameter_counts_are_exact() -> None:
+    counts = {name: _count(net) for name, net in _meta_networks("paper").items()}
+    assert counts == PAPER_COUNTS
+    # supplementary Table 3: "Ours 30.496M" is the colorization part, G + F
+    assert counts["generator"] + counts["fusion"] == 30_496_262
+
+
+def test_paper_ihn_splits_into_content_and_detail() -> None:
+    ihn = _meta_networks("paper")["ihn"]
+    assert isinstance(ihn, InverseHalftoneNet)
+    assert _count(ihn.content) == 40_356_993
+    assert _count(ihn.detail) == 738_688
+
+
+def test_lite_parameter_counts() -> None:
+    counts = {name: _count(net) for name, net in _meta_networks("lite").items()}
+    assert counts == LITE_COUNTS
+
+
+def test_presets_share_the_color_code_size() -> None:
+    for preset in PRESETS.values():
+        assert preset.encoder.z_dim == preset.generator.z_dim == preset.discriminator.z_dim == 8
+    assert get_preset("paper").working_size == 256
+
+
+def test_unknown_preset_lists_valid_names() -> None:
+    with pytest.raises(ValueError, match="unknown preset 'huge'; valid: paper, lite"):
+        get_preset("huge")
+
+
+@pytest.mark.parametrize(("batch", "height", "width"), [(1, 32, 32), (2, 250, 333), (3, 17, 9)])
+def test_image_networks_keep_any_size(
+    tiny: dict[str, torch.nn.Module], batch: int, height: int, width: int
+) -> None:
+    halftone = _halftone(batch, 1, height, width)
+    z = torch.randn(batch, 8)
+    with torch.no_grad():
+        content, gray = tiny["ihn"].forward_parts(halftone)
+        colored = tiny["generator"](gray, halftone, z)
+        fused = tiny["fusion"](colored, colored)
+    assert content.shape == gray.shape == (batch, 1, height, width)
+    assert colored.shape == fused.shape == (batch, 3, height, width)
+    # the U-Net ends in tanh mapped to [0, 1]; G has no other output stage
+    assert content.min() >= 0.0 and content.max() <= 1.0
+    assert colored.min() >= 0.0 and colored.max() <= 1.0
+    assert torch.isfinite(gray).all() and torch.isfinite(fused).all()
+
+
+@pytest.mark.parametrize(("height", "width"), [(32, 32), (250, 333), (7, 90)])
+def test_encoder_takes_references_of_any_size(
+    tiny: dict[str, torch.nn.Module], height: int, width: int
+) -> None:
+    with torch.no_grad():
+        mu, logvar = tiny["encoder"](torch.rand(2, 3, height, width))
+    assert mu.shape == logvar.shape == (2, 8)
+    assert torch.isfinite(mu).all() and torch.isfinite(logvar).all()
+
+
+def test_encoder_crops_instead_of_distorting() -> None:
+    torch.manual_seed(1)
+    encoder = ReferenceEncoder(EncoderConfig(input_size=32, base_channels=4, pool_size=4)).eval()
+    square = torch.rand(1, 3, 32, 32)
+    # the same square with junk borders left and right: center-cropping recovers it exactly
+    wide = torch.cat([torch.rand(1, 3, 32, 8), square, torch.rand(1, 3, 32, 8)], dim=3)
+    with torch.no_grad():
+        assert torch.allclose(encoder(wide)[0], encoder(square)[0])
+
+
+def test_discriminator_gives_one_map_per_scale() -> None:
+    torch.manual_seed(0)
+    with torch.device("meta"):
+        paper_d = build_networks(get_preset("paper"), ["discriminator"])["discriminator"]
+        maps = paper_d(torch.rand(2, 3, 256, 256), torch.randn(2, 8))
+    assert [tuple(m.shape) for m in maps] == [(2, 1, 30, 30), (2, 1, 14, 14)]
+
+
+def test_discriminator_names_its_minimum_size(tiny: dict[str, torch.nn.Module]) -> None:
+    with torch.no_grad():
+        maps = tiny["discriminator"](torch.rand(2, 3, 32, 32), torch.randn(2, 8))
+    assert [tuple(m.shape) for m in maps] == [(2, 1, 6, 6), (2, 1, 2, 2)]
+    with pytest.raises(ValueError, match=r"at least 23 pixels on a side, got 20x40"):
+        tiny["discriminator"](torch.rand(1, 3, 20, 40), torch.randn(1, 8))
+
+
+def test_histogram_is_a_distribution_and_checks_its_size(tiny: dict[str, torch.nn.Module]) -> None:
+    with torch.no_grad():
+        probabilities = tiny["histogram"](torch.rand(3, 1, 32, 32))
+    assert probabilities.shape == (3, 256)
+    assert (probabilities >= 0).all()
+    assert torch.allclose(probabilities.sum(dim=1), torch.ones(3))
+    with pytest.raises(ValueError, match=r"takes 32x32 channels \(its input_size\), got 64x64"):
+        tiny["histogram"](torch.rand(1, 1, 64, 64))
+
+
+def test_histogram_linear_layer_follows_input_size() -> None:
+    with torch.device("meta"):
+        small = HistogramEstimator(HistogramConfig(input_size=64))
+        odd = HistogramEstimator(HistogramConfig(input_size=100))
+    assert small.classifier.in_features == 64 * 8 * 8
+    assert odd.classifier.in_features == 64 * 13 * 13
+
+
+def test_bad_shapes_are_named(tiny: dict[str, torch.nn.Module]) -> None:
+    with pytest.raises(
+        ValueError, match=r"halftone must be a \(B, 1, H, W\) tensor, got shape \(1, 3, 8, 8\)"
+    ):
+        tiny["ihn"](torch.rand(1, 3, 8, 8))
+    with pytest.raises(ValueError, match=r"z must have shape \(1, 8\), got \(1, 4\)"):
+        tiny["generator"](torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 8), torch.randn(1, 4))
+    with pytest.raises(ValueError, match=r"edges must have the shape of gray"):
+        tiny["generator"](torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 9), torch.randn(1, 8))
+    with pytest.raises(
+        ValueError, match=r"reference must be a \(B, 3, H, W\) tensor, got shape \(3, 8, 8\)"
+    ):
+        tiny["encoder"](torch.rand(3, 8, 8))
+    with pytest.raises(
+        ValueError, match=r"noise must have shape \(1, 8, 8, 8\), got \(1, 8, 4, 4\)"
+    ):
+        tiny["ihn"](torch.rand(1, 1, 8, 8), torch.zeros(1, 8, 4, 4))
+
+
+def test_backward_reaches_every_parameter() -> None:
+    torch.manual_seed(0)
+    networks = build_networks(tiny_preset())
+    halftone = _halftone(2, 1, 32, 32)
+    rgb = torch.rand(2, 3, 32, 32)
+    z = torch.randn(2, 8)
+    content, gray = networks["ihn"].forward_parts(halftone)
+    mu, logvar = networks["encoder"](rgb)
+    losses = {
+        "ihn": content.mean() + gray.mean(),
+        "encoder": mu.square().mean() + logvar.exp().mean(),
+        "generator": networks["generator"](gray.detach(), halftone, z).mean(),
+        "discriminator": sum(m.mean() for m in networks["discriminator"](rgb, z)),
+        "histogram": networks["histogram"](rgb[:, :1]).square().sum(),
+        "fusion": networks["fusion"](rgb, rgb).mean(),
+    }
+    for name, network in networks.items():
+        losses[name].backward()
+        no_grad = [
+            key for key, p in network.named_parameters() if p.requires_grad and p.grad is None
+        ]
+        assert no_grad == [], f"{name}: no gradient for {no_grad}"
+        assert all(torch.isfinite(p.grad).all() for p in network.parameters() if p.grad is not None)
+
+
+def test_eval_mode_is_deterministic_and_train_mode_draws_noise(
+    tiny: dict[str, torch.nn.Module],
+) -> None:
+    ihn = tiny["ihn"]
+    halftone = _halftone(1, 1, 40, 24)
+    with torch.no_grad():
+        first = ihn(halftone)
+        torch.manual_seed(123)
+        second = ihn(halftone)
+        assert torch.equal(first, second)
+        seeded = ihn.make_noise(1, 40, 24, generator=torch.Generator().manual_seed(5))
+        again = ihn.make_noise(1, 40, 24, generator=torch.Generator().manual_seed(5))
+        assert torch.equal(ihn(halftone, seeded), ihn(halftone, again))
+        assert not torch.equal(ihn(halftone, seeded), first)
+        ihn.train()
+        try:
+            # BatchNorm in train mode needs more than one value per channel at the 2x2 bottom
+            batch = halftone.repeat(2, 1, 1, 1)
+            torch.manual_seed(1)
+            a = ihn(batch)
+            torch.manual_seed(2)
+            b = ihn(batch)
+        finally:
+            ihn.eval()
+    assert not torch.equal(a, b)
+
+
+def test_noise_map_matches_the_authors_statistics(tiny: dict[str, torch.nn.Module]) -> None:
+    noise = tiny["ihn"].make_noise(2, 300, 300, generator=torch.Generator().manual_seed(0))
+    assert noise.shape == (2, 8, 300, 300)
+    assert noise.dtype == torch.float32
+    assert torch.equal(noise[:, :1].expand_as(noise), noise)
+    # 8 channels of unit noise blurred by a kernel whose squares sum to 36: std sqrt(288) ~ 17
+    interior = noise[:, 0, 1:-1, 1:-1]
+    assert 16.5 < interior.std().item() < 17.5
+    assert abs(interior.mean().item()) < 0.5
+
+
+def test_noise_can_be_switched_off() -> None:
+    torch.manual_seed(0)
+    config = IHNConfig(
+        base_channels=4, depth=3, dense_layers=1, dense_growth=4, dense_bottleneck=8,
+        detail_channels=4, detail_blocks=1, detail_expand=8, use_noise=False,
+    )  # fmt: skip
+    ihn = InverseHalftoneNet(config).eval()
+    halftone = _halftone(1, 1, 16, 16)
+    loud = torch.full((1, 8, 16, 16), 50.0)
+    with torch.no_grad():
+        assert torch.equal(ihn(halftone), ihn(halftone, loud))
+
+
+def test_dtype_follows_the_input(tiny: dict[str, torch.nn.Module]) -> None:
+    ihn = InverseHalftoneNet(tiny_preset().ihn).double().eval()
+    with torch.no_grad():
+        gray = ihn(_halftone(1, 1, 20, 20).double())
+    assert gray.dtype == torch.float64
+
+
+@pytest.mark.parametrize(("height", "width", "multiple"), [(3, 5, 16), (1, 7, 8), (250, 333, 64)])
+def test_reflect_padding_reaches_the_multiple(height: int, width: int, multiple: int) -> None:
+    image = torch.arange(height * width, dtype=torch.float32).view(1, 1, height, width)
+    padded = reflect_pad_to_multiple(image, multiple)
+    assert padded.shape[-2] % multiple == 0 and padded.shape[-1] % multiple == 0
+    assert padded.shape[-2] - height < multiple and padded.shape[-1] - width < multiple
+    assert torch.equal(padded[..., :height, :width], image)
