@@ -1,3 +1,229 @@
-"""The `eval` command(s)."""
+"""`halftint eval`: measure descreening and colorization quality on a folder of photos."""
 
 from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from halftint.cli.app import app
+from halftint.cli.common import (
+    BatchReport,
+    InputItem,
+    collect_inputs,
+    console,
+    output_exists,
+    run_batch,
+)
+from halftint.errors import InputError, UsageError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from halftint.evaluate import Evaluation
+
+METHODS_HELP = (
+    "Comma-separated halftoning methods to descreen, each NAME[:OPTION=VALUE]...; options: "
+    "lpi, dpi, angle, spot (clustered), serpentine (error diffusion). Default: floyd-steinberg, "
+    "clustered:lpi=150:dpi=600 (4 px dots), clustered:lpi=100:dpi=600 (6 px), atkinson."
+)
+SHEET_SUFFIX = ".eval.png"
+# reference fidelity pairs each photo with another one
+MIN_PHOTOS = 2
+
+
+@app.command("eval")
+def eval_command(  # noqa: PLR0917  (Typer maps every option to a parameter)
+    data: Path = typer.Option(
+        ..., "--data", help="Folder of color photos (searched recursively), e.g. a validation set."
+    ),
+    weights: str | None = typer.Option(
+        None,
+        "--weights",
+        help="Weights bundle: a folder, hf://OWNER/REPO[/SUBDIR][@REVISION] or an embedded name "
+        "(default: $HALFTINT_WEIGHTS, then the embedded bundle).",
+    ),
+    methods: str | None = typer.Option(None, "--methods", help=METHODS_HELP),
+    size: int | None = typer.Option(
+        None, "--size", min=16, help="Center-crop size in pixels (default: the working size)."
+    ),
+    samples: int = typer.Option(
+        5, "-n", "--samples", min=2, help="Random samples per photo for the diversity measure."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seeds every halftone and random color code."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the results as JSON on stdout (the table goes to stderr)."
+    ),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="Save one contact sheet per photo here: truth, gray, reconstruction, reference, "
+        "output with it / the random samples / per method: halftone, descreened, best Gaussian.",
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing contact sheets."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+) -> None:
+    """Measure quality honestly: descreening vs the best Gaussian, colorization vs no color.
+
+    Every photo is center-cropped to the working size; its BT.601 luma is the gray truth. The
+    colorization measures use Floyd–Steinberg halftones; reference fidelity pairs each photo with
+    the next one (sorted by path) as the reference. Fixed seeds make runs repeatable.
+    """
+    from halftint.checkpoint import load_bundle
+    from halftint.evaluate import DEFAULT_METHODS, evaluate, parse_methods
+    from halftint.hub import resolve_weights
+    from halftint.pipeline import Colorizer
+
+    method_list = parse_methods(DEFAULT_METHODS if methods is None else methods)
+    if not data.is_dir():
+        raise UsageError(f"--data {data} is not a folder (give a folder of color photos)")
+    inputs = collect_inputs([str(data)])
+    if len(inputs.items) < MIN_PHOTOS:
+        raise UsageError(
+            f"--data {data} holds {len(inputs.items)} photo; eval needs at least {MIN_PHOTOS} "
+            "(reference fidelity pairs each photo with another)"
+        )
+    bundle = load_bundle(resolve_weights(weights))
+    colorizer = Colorizer(bundle, device=device)
+    crop_size = size or colorizer.working_size
+
+    report = BatchReport(skipped_non_images=inputs.skipped_non_images)
+    items, photos = _read_photos(inputs.items, crop_size, report)
+    if len(photos) < MIN_PHOTOS:
+        report.print_summary(verbose=False)
+        raise InputError(
+            f"only {len(photos)} of {len(inputs.items)} photos in {data} could be read; "
+            f"eval needs at least {MIN_PHOTOS}"
+        )
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+
+    def save_sheet(index: int, sheet: np.ndarray) -> None:
+        from halftint.io import write_image
+
+        assert out is not None
+        destination = out / items[index].relative.with_name(
+            items[index].relative.stem + SHEET_SUFFIX
+        )
+        if not output_exists(destination, overwrite, report):
+            write_image(sheet, destination, overwrite=overwrite)
+
+    with _progress() as progress:
+        task = progress.add_task("evaluating", total=None)
+        evaluation = evaluate(
+            colorizer,
+            photos,
+            method_list,
+            seed=seed,
+            samples=samples,
+            on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+            on_sheet=None if out is None else save_sheet,
+        )
+
+    results = {
+        "weights": {
+            "name": bundle.name,
+            "preset": bundle.preset,
+            "working_size": bundle.working_size,
+            "path": str(bundle.path),
+        },
+        "seed": seed,
+        **evaluation.as_dict(),
+    }
+    table_console = console if as_json else Console(file=sys.stdout, highlight=False)
+    _print_tables(table_console, evaluation, results["weights"])
+    if as_json:
+        typer.echo(json.dumps(results, indent=2))
+    report.print_summary(verbose=False)
+    if report.exit_code:
+        raise typer.Exit(report.exit_code)
+
+
+def _read_photos(
+    items: list[InputItem], size: int, report: BatchReport
+) -> tuple[list[InputItem], list[np.ndarray]]:
+    """Read and center-crop every photo; unreadable ones are reported and left out."""
+    from halftint.evaluate import center_crop
+    from halftint.io import read_image
+
+    kept: list[InputItem] = []
+    photos: list[np.ndarray] = []
+
+    def read_one(item: InputItem, batch: BatchReport) -> None:
+        assert item.path is not None
+        photos.append(center_crop(read_image(item.path, "rgb"), size))
+        kept.append(item)
+        batch.done += 1
+
+    run_batch(items, read_one, description="reading", report=report, total=len(items))
+    return kept, photos
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    )
+
+
+def _print_tables(target: Console, evaluation: Evaluation, weights: dict[str, Any]) -> None:
+    """The results as three tables: descreening, colorization, targets."""
+    colorization = evaluation.colorization
+    target.print(
+        f"weights {weights['name']} (preset {weights['preset']}), {evaluation.images} photos "
+        f"at {evaluation.size}×{evaluation.size}",
+        soft_wrap=True,
+    )
+
+    descreen = Table(title="Descreening vs the best Gaussian (PSNR dB, SSIM)")
+    for column in ("method", "PSNR", "SSIM", "Gaussian PSNR", "Gaussian SSIM", "σ", "gain dB"):
+        descreen.add_column(column, justify="left" if column == "method" else "right")
+    for label, scores in evaluation.descreen.items():
+        descreen.add_row(
+            label,
+            f"{scores.psnr:.2f}",
+            f"{scores.ssim:.4f}",
+            f"{scores.gaussian_psnr:.2f}",
+            f"{scores.gaussian_ssim:.4f}",
+            f"{scores.gaussian_sigma:.1f}",
+            f"{scores.psnr - scores.gaussian_psnr:+.2f}",
+        )
+    target.print(descreen)
+
+    color = Table(title=f"Colorization on {colorization.halftone} halftones")
+    for column in ("measure", "model", "no-color baseline"):
+        color.add_column(column, justify="left" if column == "measure" else "right")
+    color.add_row("PSNR dB", f"{colorization.psnr:.2f}", f"{colorization.baseline_psnr:.2f}")
+    color.add_row("SSIM", f"{colorization.ssim:.4f}", f"{colorization.baseline_ssim:.4f}")
+    color.add_row(
+        "mean ΔE2000", f"{colorization.delta_e:.2f}", f"{colorization.baseline_delta_e:.2f}"
+    )
+    color.add_row("diversity ΔE2000 (random samples)", f"{colorization.diversity_delta_e:.2f}", "0")
+    color.add_row(
+        "reference fidelity (share of pairs)", f"{colorization.reference_fidelity:.0%}", ""
+    )
+    color.add_row(
+        "colorfulness (reconstruction / random)",
+        f"{colorization.colorfulness:.1f} / {colorization.random_colorfulness:.1f}",
+        f"truth {colorization.truth_colorfulness:.1f}",
+    )
+    target.print(color)
+
+    targets = Table(title="Targets")
+    for column in ("target", "value", "goal", "met"):
+        targets.add_column(column, justify="left" if column == "target" else "right")
+    for name, goal in evaluation.targets.items():
+        value = "n/a" if goal.value is None else f"{goal.value:.3g}"
+        rule = "≥" if goal.at_least else "≤"
+        targets.add_row(name, value, f"{rule} {goal.goal:g}", "yes" if goal.met else "no")
+    target.print(targets)

@@ -1,0 +1,413 @@
+"""The evaluation behind `halftint eval`: a colorizer and photos in, scores and targets out.
+
+For N photos (already cropped to one square size) and each halftoning method:
+- descreening: PSNR and SSIM of the colorizer's `descreen` against the gray truth, beside the
+  best single Gaussian low-pass filter (σ searched on a grid, on the same images, for the best
+  mean PSNR; its SSIM is measured at that σ);
+Then, on the Floyd–Steinberg halftones (the paper's training halftoner):
+- reconstruction (reference = the photo itself): PSNR, SSIM and mean CIEDE2000 against the color
+  truth, beside the "no color" baseline: the true gray image as RGB (no descreening error, so the
+  strictest such baseline);
+- diversity: mean pairwise CIEDE2000 among random samples (a collapsed model scores about 0);
+- reference fidelity: with photo i + 1 (in order, wrapping) as the reference for photo i, the
+  share of pairs whose output chroma histogram is nearer the reference's than the gray image's;
+- colorfulness of reconstructions, of random samples and of the truth.
+
+Every halftone and every random code comes from a fixed seed: same photos, weights and seed give
+the same numbers.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from halftint.errors import UsageError
+from halftint.evaluate.measures import (
+    GAUSSIAN_SIGMAS,
+    chroma_histogram,
+    colorfulness,
+    delta_e,
+    gaussian_descreen,
+    histogram_distance,
+    luma,
+    psnr,
+    ssim,
+)
+from halftint.evaluate.methods import HalftoneMethod
+
+COLORIZATION_METHOD = HalftoneMethod("floyd-steinberg")
+DIVERSITY_SAMPLES = 5
+MIN_PHOTOS = 2  # reference fidelity pairs each photo with another one
+
+# what a trained model is judged on
+DESCREEN_GAIN_GOAL_FLOYD_STEINBERG = 4.0  # dB over the best Gaussian
+DESCREEN_GAIN_GOAL_CLUSTERED = 2.0  # dB over the best Gaussian
+DELTA_E_RATIO_GOAL = 0.8  # reconstruction ΔE2000 / no-color ΔE2000, at most
+# a ΔE2000 of about 2 is a just-noticeable color difference: samples must differ visibly
+DIVERSITY_GOAL = 2.0
+REFERENCE_FIDELITY_GOAL = 0.8  # share of pairs, at least
+
+SHEET_GAP = 4
+
+
+class SupportsColorize(Protocol):
+    """What the evaluation needs of `halftint.pipeline.Colorizer` (tensors in [0, 1])."""
+
+    @property
+    def device(self) -> torch.device: ...
+
+    def descreen(self, halftone: torch.Tensor) -> torch.Tensor: ...
+
+    def colorize(
+        self,
+        halftone: torch.Tensor,
+        *,
+        reference: torch.Tensor | None = None,
+        seed: int | None = None,
+        n: int = 1,
+    ) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class DescreenScores:
+    """Mean descreening scores of one halftoning method (PSNR in dB, capped at 100)."""
+
+    psnr: float
+    ssim: float
+    gaussian_psnr: float
+    gaussian_ssim: float
+    gaussian_sigma: float
+
+
+@dataclass(frozen=True)
+class ColorizationScores:
+    """Mean colorization scores, measured on the `halftone` method's halftones."""
+
+    halftone: str
+    psnr: float
+    ssim: float
+    delta_e: float
+    baseline_psnr: float
+    baseline_ssim: float
+    baseline_delta_e: float
+    diversity_delta_e: float
+    reference_fidelity: float
+    colorfulness: float
+    random_colorfulness: float
+    truth_colorfulness: float
+
+
+@dataclass(frozen=True)
+class Target:
+    """A goal the trained model is judged on; `value` is None when it cannot be measured."""
+
+    value: float | None
+    goal: float
+    at_least: bool
+
+    @property
+    def met(self) -> bool:
+        if self.value is None:
+            return False
+        return self.value >= self.goal if self.at_least else self.value <= self.goal
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """All scores of one run; `as_dict` gives the JSON form that `halftint eval --json` prints."""
+
+    size: int
+    images: int
+    descreen: dict[str, DescreenScores]
+    colorization: ColorizationScores
+    targets: dict[str, Target]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "size": self.size,
+            "images": self.images,
+            "methods": {label: {"descreen": asdict(s)} for label, s in self.descreen.items()},
+            "colorization": asdict(self.colorization),
+            "targets": {
+                name: {
+                    "value": target.value,
+                    "goal": target.goal,
+                    "rule": ">=" if target.at_least else "<=",
+                    "met": target.met,
+                }
+                for name, target in self.targets.items()
+            },
+        }
+
+
+ProgressCallback = Callable[[int, int], None]
+SheetCallback = Callable[[int, np.ndarray], None]
+
+
+def evaluate(
+    colorizer: SupportsColorize,
+    photos: Sequence[np.ndarray],
+    methods: Sequence[HalftoneMethod],
+    *,
+    seed: int = 0,
+    samples: int = DIVERSITY_SAMPLES,
+    on_progress: ProgressCallback | None = None,
+    on_sheet: SheetCallback | None = None,
+) -> Evaluation:
+    """Measure descreening and colorization quality on `photos`.
+
+    Args:
+        colorizer: a `halftint.pipeline.Colorizer` (or anything with its `descreen`/`colorize`).
+        photos: at least two `(S, S, 3)` float arrays in [0, 1], all of one size (see
+            `measures.center_crop`); their BT.601 luma is the gray truth.
+        methods: the halftoning methods whose descreening is measured.
+        seed: seeds the halftones (photo i uses seed + i) and the random codes.
+        samples: random samples per photo for the diversity measure (at least 2).
+        on_progress: called with (steps done, steps in all) after each photo of each stage.
+        on_sheet: called with (photo index, contact sheet) once per photo; see `contact_sheet`.
+
+    Raises:
+        UsageError: fewer than two photos, or `samples` below 2.
+        ValueError: the photos are not square `(S, S, 3)` arrays of one size.
+    """
+    if len(photos) < MIN_PHOTOS:
+        raise UsageError(f"eval needs at least {MIN_PHOTOS} photos, got {len(photos)}")
+    if samples < 2:
+        raise UsageError(f"diversity needs at least 2 random samples, got {samples}")
+    size = _check_photos(photos)
+    grays = [luma(photo) for photo in photos]
+    total_steps = len(photos) * (len(methods) + 1)
+    done_steps = 0
+
+    def advance() -> None:
+        nonlocal done_steps
+        done_steps += 1
+        if on_progress is not None:
+            on_progress(done_steps, total_steps)
+
+    descreen_scores: dict[str, DescreenScores] = {}
+    halftones: dict[str, list[np.ndarray]] = {}
+    descreened: dict[str, list[np.ndarray]] = {}
+    for method in methods:
+        halftones[method.label] = [method.apply(gray, seed + i) for i, gray in enumerate(grays)]
+        scores, estimates = _score_descreening(colorizer, halftones[method.label], grays, advance)
+        descreen_scores[method.label] = scores
+        if on_sheet is not None:
+            descreened[method.label] = estimates
+
+    color_halftones = halftones.get(COLORIZATION_METHOD.label) or [
+        COLORIZATION_METHOD.apply(gray, seed + i) for i, gray in enumerate(grays)
+    ]
+    per_photo: list[dict[str, float]] = []
+    for index, photo in enumerate(photos):
+        measures, rows = _score_colorization(
+            colorizer,
+            halftone=color_halftones[index],
+            truth=photo,
+            reference=photos[(index + 1) % len(photos)],
+            seed=seed + index,
+            samples=samples,
+        )
+        per_photo.append(measures)
+        if on_sheet is not None:
+            for label, scores in descreen_scores.items():
+                halftone = halftones[label][index]
+                rows.append(
+                    [
+                        halftone,
+                        descreened[label][index],
+                        gaussian_descreen(halftone, scores.gaussian_sigma),
+                    ]
+                )
+            on_sheet(index, contact_sheet(rows))
+        advance()
+
+    colorization = ColorizationScores(
+        halftone=COLORIZATION_METHOD.label,
+        **{name: float(np.mean([m[name] for m in per_photo])) for name in per_photo[0]},
+    )
+    return Evaluation(
+        size=size,
+        images=len(photos),
+        descreen=descreen_scores,
+        colorization=colorization,
+        targets=_targets(methods, descreen_scores, colorization),
+    )
+
+
+def _score_descreening(
+    colorizer: SupportsColorize,
+    halftones: Sequence[np.ndarray],
+    grays: Sequence[np.ndarray],
+    advance: Callable[[], None],
+) -> tuple[DescreenScores, list[np.ndarray]]:
+    """Mean model and best-Gaussian scores over all photos, and the model's outputs."""
+    estimates: list[np.ndarray] = []
+    model_psnr: list[float] = []
+    model_ssim: list[float] = []
+    # mean PSNR of every σ on the grid, accumulated photo by photo
+    gaussian_psnr_sums = np.zeros(len(GAUSSIAN_SIGMAS))
+    for halftone, gray in zip(halftones, grays, strict=True):
+        estimate = _descreen(colorizer, halftone)
+        model_psnr.append(psnr(estimate, gray))
+        model_ssim.append(ssim(estimate, gray))
+        estimates.append(estimate)
+        for sigma_index, sigma in enumerate(GAUSSIAN_SIGMAS):
+            gaussian_psnr_sums[sigma_index] += psnr(gaussian_descreen(halftone, sigma), gray)
+        advance()
+    best = int(np.argmax(gaussian_psnr_sums))
+    sigma = GAUSSIAN_SIGMAS[best]
+    gaussian_ssim = [
+        ssim(gaussian_descreen(halftone, sigma), gray)
+        for halftone, gray in zip(halftones, grays, strict=True)
+    ]
+    scores = DescreenScores(
+        psnr=float(np.mean(model_psnr)),
+        ssim=float(np.mean(model_ssim)),
+        gaussian_psnr=float(gaussian_psnr_sums[best] / len(halftones)),
+        gaussian_ssim=float(np.mean(gaussian_ssim)),
+        gaussian_sigma=sigma,
+    )
+    return scores, estimates
+
+
+def _score_colorization(
+    colorizer: SupportsColorize,
+    *,
+    halftone: np.ndarray,
+    truth: np.ndarray,
+    reference: np.ndarray,
+    seed: int,
+    samples: int,
+) -> tuple[dict[str, float], list[list[np.ndarray]]]:
+    """One photo's colorization measures (named as in `ColorizationScores`), and the first two
+    rows of its contact sheet (see `contact_sheet`)."""
+    no_color = np.repeat(luma(truth)[..., None], 3, axis=2)
+    reconstruction = _colorize(colorizer, halftone, reference=truth)[0]
+    random_samples = list(_colorize(colorizer, halftone, seed=seed, n=samples))
+    referenced = _colorize(colorizer, halftone, reference=reference)[0]
+    reference_histogram = chroma_histogram(reference)
+    nearer_reference = histogram_distance(
+        chroma_histogram(referenced), reference_histogram
+    ) < histogram_distance(chroma_histogram(no_color), reference_histogram)
+    pair_differences = [delta_e(a, b) for a, b in itertools.combinations(random_samples, 2)]
+    measures = {
+        "psnr": psnr(reconstruction, truth),
+        "ssim": ssim(reconstruction, truth),
+        "delta_e": delta_e(reconstruction, truth),
+        "baseline_psnr": psnr(no_color, truth),
+        "baseline_ssim": ssim(no_color, truth),
+        "baseline_delta_e": delta_e(no_color, truth),
+        "diversity_delta_e": float(np.mean(pair_differences)),
+        "reference_fidelity": float(nearer_reference),
+        "colorfulness": colorfulness(reconstruction),
+        "random_colorfulness": float(np.mean([colorfulness(x) for x in random_samples])),
+        "truth_colorfulness": colorfulness(truth),
+    }
+    rows = [[truth, no_color, reconstruction, reference, referenced], random_samples]
+    return measures, rows
+
+
+def _targets(
+    methods: Sequence[HalftoneMethod],
+    descreen: dict[str, DescreenScores],
+    colorization: ColorizationScores,
+) -> dict[str, Target]:
+    targets: dict[str, Target] = {}
+    for method in methods:
+        scores = descreen[method.label]
+        gain = scores.psnr - scores.gaussian_psnr
+        if method.method == COLORIZATION_METHOD.method:
+            targets[f"descreen_gain:{method.label}"] = Target(
+                gain, DESCREEN_GAIN_GOAL_FLOYD_STEINBERG, at_least=True
+            )
+        elif method.is_clustered:
+            targets[f"descreen_gain:{method.label}"] = Target(
+                gain, DESCREEN_GAIN_GOAL_CLUSTERED, at_least=True
+            )
+    ratio = (
+        colorization.delta_e / colorization.baseline_delta_e
+        if colorization.baseline_delta_e > 0.0
+        else None  # gray photos: there is no color to get right
+    )
+    targets["delta_e_ratio"] = Target(ratio, DELTA_E_RATIO_GOAL, at_least=False)
+    targets["diversity_delta_e"] = Target(
+        colorization.diversity_delta_e, DIVERSITY_GOAL, at_least=True
+    )
+    targets["reference_fidelity"] = Target(
+        colorization.reference_fidelity, REFERENCE_FIDELITY_GOAL, at_least=True
+    )
+    return targets
+
+
+def contact_sheet(rows: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
+    """Lay out equally sized tiles in rows on white, `SHEET_GAP` pixels apart.
+
+    The evaluation's sheets hold, per photo: truth, no-color gray, reconstruction, reference,
+    output with that reference; then the random samples; then one row per halftoning method:
+    halftone, model descreening, best Gaussian.
+
+    Args:
+        rows: lists of `(S, S)` gray or `(S, S, 3)` RGB tiles in [0, 1], all of one size.
+
+    Returns:
+        `(H, W, 3)` float32 in [0, 1].
+    """
+    tile_size = rows[0][0].shape[0]
+    columns = max(len(row) for row in rows)
+    step = tile_size + SHEET_GAP
+    sheet = np.ones((len(rows) * step - SHEET_GAP, columns * step - SHEET_GAP, 3), dtype=np.float32)
+    for row_index, row in enumerate(rows):
+        for column_index, tile in enumerate(row):
+            if tile.shape[:2] != (tile_size, tile_size):
+                raise ValueError(f"sheet tiles must be {tile_size}², got shape {tile.shape}")
+            rgb = tile if tile.ndim == 3 else np.repeat(tile[..., None], 3, axis=2)
+            top, left = row_index * step, column_index * step
+            sheet[top : top + tile_size, left : left + tile_size] = np.clip(rgb, 0.0, 1.0)
+    return sheet
+
+
+def _descreen(colorizer: SupportsColorize, halftone: np.ndarray) -> np.ndarray:
+    tensor = _tensor(halftone)[None, None].to(colorizer.device)
+    with torch.inference_mode():
+        gray = colorizer.descreen(tensor)
+    return gray[0, 0].float().clamp(0.0, 1.0).cpu().numpy()
+
+
+def _colorize(
+    colorizer: SupportsColorize,
+    halftone: np.ndarray,
+    *,
+    reference: np.ndarray | None = None,
+    seed: int | None = None,
+    n: int = 1,
+) -> np.ndarray:
+    """`(n, S, S, 3)` colorizations of one halftone, as float32 arrays in [0, 1]."""
+    device = colorizer.device
+    halftone_tensor = _tensor(halftone)[None, None].to(device)
+    reference_tensor = (
+        None if reference is None else _tensor(reference).permute(2, 0, 1)[None].to(device)
+    )
+    with torch.inference_mode():
+        rgb = colorizer.colorize(halftone_tensor, reference=reference_tensor, seed=seed, n=n)
+    return rgb.float().clamp(0.0, 1.0).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def _tensor(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))
+
+
+def _check_photos(photos: Sequence[np.ndarray]) -> int:
+    first = photos[0].shape
+    for photo in photos:
+        if photo.ndim != 3 or photo.shape[2] != 3 or photo.shape[0] != photo.shape[1]:
+            raise ValueError(f"photos must be square (S, S, 3) arrays, got shape {photo.shape}")
+        if photo.shape != first:
+            raise ValueError(f"photos must share one size, got {first} and {photo.shape}")
+    return int(first[0])

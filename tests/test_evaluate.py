@@ -1,0 +1,384 @@
+"""Quality measures against known values, the `--methods` syntax, and the evaluation loop.
+
+The loop is checked with two colorizers whose right answers are known: an oracle that returns the
+truth (every score must be perfect, every target met) and a collapsed one that ignores its code
+(diversity must be exactly zero). `halftint eval` itself runs end to end in test_eval_cmd.py.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from halftint.errors import UsageError
+from halftint.evaluate import (
+    DEFAULT_METHODS,
+    PSNR_CAP,
+    HalftoneMethod,
+    center_crop,
+    chroma_histogram,
+    colorfulness,
+    contact_sheet,
+    delta_e,
+    evaluate,
+    gaussian_descreen,
+    histogram_distance,
+    luma,
+    parse_methods,
+    psnr,
+    ssim,
+)
+from halftint.evaluate.loop import SHEET_GAP
+from halftint.evaluate.measures import CHROMA_BIN_WIDTH, CHROMA_BINS, GAUSSIAN_SIGMAS
+
+SIZE = 24
+
+
+def _photos(count: int = 3, size: int = SIZE) -> list[np.ndarray]:
+    """Smooth, colorful, distinct test photos: gradients with a different hue each."""
+    rows, columns = np.mgrid[0:size, 0:size].astype(np.float32) / (size - 1)
+    photos = []
+    for index in range(count):
+        phase = 2.0 * np.pi * index / count
+        red = 0.5 + 0.4 * np.sin(phase + 3.0 * rows)
+        green = 0.5 + 0.4 * np.sin(phase + 2.0 + 3.0 * columns)
+        blue = 0.5 + 0.4 * np.cos(phase + 2.0 * (rows + columns))
+        photos.append(np.stack([red, green, blue], axis=2).astype(np.float32))
+    return photos
+
+
+# --- measures -------------------------------------------------------------------------------
+
+
+def test_psnr_known_value_and_cap() -> None:
+    truth = np.zeros((8, 8), dtype=np.float32)
+    assert psnr(np.full((8, 8), 0.1), truth) == pytest.approx(20.0)
+    assert psnr(truth, truth) == PSNR_CAP
+    # a tiny but non-zero error stays below the cap, not infinity
+    nearly = truth.copy()
+    nearly[0, 0] = 1e-3
+    assert 60.0 < psnr(nearly, truth) < PSNR_CAP
+
+
+def test_measures_reject_mismatched_shapes_naming_them() -> None:
+    with pytest.raises(ValueError, match=r"\(8, 8\) vs \(8, 9\)"):
+        psnr(np.zeros((8, 8)), np.zeros((8, 9)))
+    with pytest.raises(ValueError, match=r"\(H, W, 3\).*\(8, 8\)"):
+        delta_e(np.zeros((8, 8)), np.zeros((8, 8)))
+
+
+def test_ssim_is_one_for_identical_images_and_lower_otherwise() -> None:
+    photo = _photos(1)[0]
+    gray = luma(photo)
+    assert ssim(gray, gray) == pytest.approx(1.0)
+    assert ssim(photo, photo) == pytest.approx(1.0)
+    noisy = np.clip(gray + np.random.default_rng(0).normal(0, 0.2, gray.shape), 0, 1)
+    assert -1.0 <= ssim(noisy, gray) < 0.7
+
+
+def test_delta_e_zero_for_identical_and_100_from_black_to_white() -> None:
+    photo = _photos(1)[0]
+    assert delta_e(photo, photo) == 0.0
+    black = np.zeros((4, 4, 3))
+    white = np.ones((4, 4, 3))
+    # a pure lightness step at mean L* 50 has S_L = 1: ΔE2000 equals ΔL* exactly
+    assert delta_e(black, white) == pytest.approx(100.0, abs=1e-3)
+
+
+def test_colorfulness_gray_is_zero_and_red_green_split_is_known() -> None:
+    assert colorfulness(np.full((6, 6, 3), 0.4)) == pytest.approx(0.0, abs=1e-9)
+    split = np.zeros((6, 6, 3))
+    split[:3, :, 0] = 1.0  # red half
+    split[3:, :, 1] = 1.0  # green half
+    # rg = ±255 (std 255, mean 0); yb = 127.5 everywhere (std 0): 255 + 0.3 * 127.5
+    assert colorfulness(split) == pytest.approx(255.0 + 0.3 * 127.5)
+
+
+def _uniform(red: float, green: float, blue: float) -> np.ndarray:
+    return np.broadcast_to(np.array([red, green, blue]), (8, 8, 3)).copy()
+
+
+def test_chroma_histogram_of_gray_sits_in_the_central_bins() -> None:
+    gray = np.repeat(np.linspace(0, 1, 64).reshape(8, 8, 1), 3, axis=2)
+    histogram = chroma_histogram(gray)
+    assert histogram.shape == (2, CHROMA_BINS)
+    assert histogram.sum(axis=1) == pytest.approx([1.0, 1.0])
+    assert histogram[:, CHROMA_BINS // 2] == pytest.approx([1.0, 1.0])
+
+
+def test_chroma_distance_is_in_lab_units_and_punishes_wrong_hues() -> None:
+    gray = chroma_histogram(_uniform(0.5, 0.5, 0.5))
+    red = chroma_histogram(_uniform(1.0, 0.0, 0.0))
+    assert histogram_distance(red, red) == 0.0
+    # sRGB red is Lab (53.2, 80.1, 67.2): gray is |a| + |b| away, to within a bin
+    assert histogram_distance(gray, red) == pytest.approx(80.1 + 67.2, abs=2 * CHROMA_BIN_WIDTH)
+    # an image of the opposite hue is farther from a green reference than no color at all
+    green = chroma_histogram(_uniform(0.2, 0.6, 0.2))
+    magenta = chroma_histogram(_uniform(0.6, 0.2, 0.6))
+    assert histogram_distance(magenta, green) > 1.5 * histogram_distance(gray, green)
+
+
+def test_gaussian_descreen_keeps_tone_and_shape() -> None:
+    checkerboard = (np.indices((32, 32)).sum(axis=0) % 2).astype(np.float32)
+    smooth = gaussian_descreen(checkerboard, 2.0)
+    assert smooth.shape == (32, 32)
+    assert np.allclose(smooth, 0.5, atol=1e-3)
+    assert GAUSSIAN_SIGMAS[0] == 0.3 and GAUSSIAN_SIGMAS[-1] == 8.0
+
+
+@pytest.mark.parametrize(("height", "width"), [(40, 64), (64, 40), (20, 20), (10, 16)])
+def test_center_crop_is_square_in_range_and_centred(height: int, width: int) -> None:
+    image = np.zeros((height, width, 3), dtype=np.float32)
+    image[height // 2 - 1 : height // 2 + 1, width // 2 - 1 : width // 2 + 1] = 1.0
+    crop = center_crop(image, 16)
+    assert crop.shape == (16, 16, 3)
+    assert crop.dtype == np.float32
+    assert crop.min() >= 0.0 and crop.max() <= 1.0
+    # the bright centre stays in the centre
+    peak = np.unravel_index(np.argmax(crop[..., 0]), crop.shape[:2])
+    assert all(abs(int(p) - 7.5) <= 1.5 for p in peak)
+
+
+def test_luma_is_bt601() -> None:
+    pixel = np.array([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]])
+    assert luma(pixel) == pytest.approx(np.array([[0.299, 0.587, 0.114]]))
+
+
+# --- the --methods syntax -------------------------------------------------------------------
+
+
+def test_default_methods_are_fs_two_clustered_rulings_and_atkinson() -> None:
+    labels = [method.label for method in parse_methods(DEFAULT_METHODS)]
+    assert labels == [
+        "floyd-steinberg",
+        "clustered-150lpi@600dpi",
+        "clustered-100lpi@600dpi",
+        "atkinson",
+    ]
+
+
+def test_method_options_appear_in_labels() -> None:
+    methods = parse_methods(
+        " clustered:spot=ellipse:angle=30:lpi=85 , atkinson:serpentine=false,clustered,bayer8"
+    )
+    assert [method.label for method in methods] == [
+        "clustered-85lpi@600dpi-30deg-ellipse",
+        "atkinson-raster",
+        "clustered-85lpi@600dpi",
+        "bayer8",
+    ]
+    assert methods[0].options == (("angle", 30.0), ("lpi", 85.0), ("spot", "ellipse"))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("floyd-steinberg,bogus", "unknown halftone method 'bogus'.*valid: floyd-steinberg"),
+        ("clustered:lpi", "bad option 'lpi'.*OPTION=VALUE"),
+        ("clustered:size=4", "bad option 'size=4'.*lpi, dpi, angle, spot, serpentine"),
+        ("floyd-steinberg:lpi=85", "option lpi does not apply to floyd-steinberg"),
+        ("clustered:lpi=abc", "bad value for lpi"),
+        ("atkinson:serpentine=maybe", "maybe is not true or false"),
+        ("clustered:lpi=400:dpi=600", "bad screen.*lpi must be"),
+        ("clustered:spot=star", "bad screen.*unknown spot shape 'star'"),
+        ("atkinson,atkinson", "lists atkinson twice"),
+        (" , ", "--methods is empty"),
+    ],
+)
+def test_bad_method_lists_are_usage_errors(text: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        parse_methods(text)
+
+
+def test_method_apply_is_binary_seeded_and_keeps_tone() -> None:
+    gray = np.full((48, 48), 0.3, dtype=np.float32)
+    for method in parse_methods("floyd-steinberg,clustered:lpi=150:dpi=600,random"):
+        halftone = method.apply(gray, seed=7)
+        assert halftone.shape == (48, 48) and halftone.dtype == np.float32
+        assert set(np.unique(halftone).tolist()) <= {0.0, 1.0}
+        assert halftone.mean() == pytest.approx(0.3, abs=0.06)
+        assert np.array_equal(halftone, method.apply(gray, seed=7))
+
+
+# --- the evaluation loop --------------------------------------------------------------------
+
+
+class OracleColorizer:
+    """Knows every photo: descreens to the gray truth and colorizes with the reference's own
+    colors; random samples are the gray truth tinted by a color drawn from the seed."""
+
+    device = torch.device("cpu")
+
+    def __init__(self, photos: list[np.ndarray], methods: list[HalftoneMethod], seed: int) -> None:
+        self.photos = photos
+        self.by_halftone: dict[bytes, int] = {}
+        for method in [*methods, HalftoneMethod("floyd-steinberg")]:
+            for index, photo in enumerate(photos):
+                halftone = method.apply(luma(photo), seed + index)
+                self.by_halftone[halftone.tobytes()] = index
+
+    def _index(self, halftone: torch.Tensor) -> int:
+        assert halftone.shape[:2] == (1, 1) and halftone.dtype == torch.float32
+        return self.by_halftone[halftone[0, 0].numpy().tobytes()]
+
+    def descreen(self, halftone: torch.Tensor) -> torch.Tensor:
+        gray = luma(self.photos[self._index(halftone)])
+        return torch.from_numpy(gray)[None, None]
+
+    def colorize(
+        self,
+        halftone: torch.Tensor,
+        *,
+        reference: torch.Tensor | None = None,
+        seed: int | None = None,
+        n: int = 1,
+    ) -> torch.Tensor:
+        if reference is not None:
+            return reference.repeat(n, 1, 1, 1)
+        gray = torch.from_numpy(luma(self.photos[self._index(halftone)]))
+        tints = torch.from_numpy(np.random.default_rng(seed).uniform(-0.3, 0.3, (n, 3, 1, 1)))
+        return (gray[None, None] + tints.float()).clamp(0.0, 1.0)
+
+
+class CollapsedColorizer(OracleColorizer):
+    """Ignores the random code: every sample is the same image."""
+
+    def colorize(
+        self,
+        halftone: torch.Tensor,
+        *,
+        reference: torch.Tensor | None = None,
+        seed: int | None = None,
+        n: int = 1,
+    ) -> torch.Tensor:
+        return super().colorize(halftone, reference=reference, seed=0, n=1).repeat(n, 1, 1, 1)
+
+
+def test_oracle_scores_are_perfect_and_meet_every_target() -> None:
+    photos = _photos(3)
+    methods = parse_methods("floyd-steinberg,clustered:lpi=150:dpi=600")
+    steps: list[tuple[int, int]] = []
+    evaluation = evaluate(
+        OracleColorizer(photos, methods, seed=5),
+        photos,
+        methods,
+        seed=5,
+        on_progress=lambda done, total: steps.append((done, total)),
+    )
+    assert evaluation.size == SIZE and evaluation.images == 3
+    assert list(evaluation.descreen) == ["floyd-steinberg", "clustered-150lpi@600dpi"]
+    for scores in evaluation.descreen.values():
+        assert scores.psnr == PSNR_CAP and scores.ssim == pytest.approx(1.0)
+        assert 5.0 < scores.gaussian_psnr < 60.0 and 0.0 < scores.gaussian_ssim < 1.0
+        assert scores.gaussian_sigma in GAUSSIAN_SIGMAS
+    colorization = evaluation.colorization
+    assert colorization.halftone == "floyd-steinberg"
+    assert colorization.psnr == PSNR_CAP and colorization.ssim == pytest.approx(1.0)
+    assert colorization.delta_e == 0.0
+    assert colorization.baseline_delta_e > 5.0 and colorization.baseline_psnr < PSNR_CAP
+    assert colorization.diversity_delta_e > 5.0
+    assert colorization.reference_fidelity == 1.0
+    assert colorization.colorfulness == pytest.approx(colorization.truth_colorfulness)
+    assert colorization.random_colorfulness > 0.0
+    assert set(evaluation.targets) == {
+        "descreen_gain:floyd-steinberg",
+        "descreen_gain:clustered-150lpi@600dpi",
+        "delta_e_ratio",
+        "diversity_delta_e",
+        "reference_fidelity",
+    }
+    assert all(target.met for target in evaluation.targets.values())
+    assert evaluation.targets["delta_e_ratio"].value == 0.0
+    # one step per photo per method, then one per photo for colorization
+    assert steps == [(done, 9) for done in range(1, 10)]
+
+
+def test_collapsed_model_has_zero_diversity_and_misses_that_target() -> None:
+    photos = _photos(2)
+    methods = parse_methods("atkinson")
+    evaluation = evaluate(CollapsedColorizer(photos, methods, seed=0), photos, methods)
+    assert evaluation.colorization.diversity_delta_e == 0.0
+    assert not evaluation.targets["diversity_delta_e"].met
+    # atkinson has no descreening goal; the others are still measured
+    assert set(evaluation.targets) == {"delta_e_ratio", "diversity_delta_e", "reference_fidelity"}
+
+
+def test_results_are_deterministic_and_valid_strict_json() -> None:
+    photos = _photos(3)
+    methods = parse_methods("random,bayer4")
+    runs = [
+        evaluate(OracleColorizer(photos, methods, seed=1), photos, methods, seed=1).as_dict()
+        for _ in range(2)
+    ]
+    assert runs[0] == runs[1]
+    decoded = json.loads(json.dumps(runs[0], allow_nan=False))
+    assert set(decoded) == {"size", "images", "methods", "colorization", "targets"}
+    assert set(decoded["methods"]["random"]["descreen"]) == {
+        "psnr",
+        "ssim",
+        "gaussian_psnr",
+        "gaussian_ssim",
+        "gaussian_sigma",
+    }
+    assert {"value", "goal", "met", "rule"} <= set(decoded["targets"]["reference_fidelity"])
+
+
+def test_sheets_hold_every_row_of_each_photo() -> None:
+    photos = _photos(2)
+    methods = parse_methods("floyd-steinberg,bayer2,atkinson")
+    sheets: dict[int, np.ndarray] = {}
+    evaluate(
+        OracleColorizer(photos, methods, seed=0),
+        photos,
+        methods,
+        samples=6,
+        on_sheet=sheets.__setitem__,
+    )
+    assert sorted(sheets) == [0, 1]
+    step = SIZE + SHEET_GAP
+    # rows: colorizations, 6 samples, 3 methods; columns: the 6 samples are the widest row
+    assert sheets[0].shape == (5 * step - SHEET_GAP, 6 * step - SHEET_GAP, 3)
+    assert np.array_equal(sheets[1][:SIZE, :SIZE], photos[1])
+    # the reference of photo 1 is photo 0 (the next one, wrapping), fourth tile of the first row
+    assert np.array_equal(sheets[1][:SIZE, 3 * step : 3 * step + SIZE], photos[0])
+
+
+def test_contact_sheet_pads_short_rows_with_white() -> None:
+    tiles = [np.zeros((4, 4)), np.full((4, 4, 3), 0.5)]
+    sheet = contact_sheet([tiles, tiles[:1]])
+    assert sheet.shape == (8 + SHEET_GAP, 8 + SHEET_GAP, 3)
+    assert np.all(sheet[4 + SHEET_GAP :, 4 + SHEET_GAP :] == 1.0)
+    with pytest.raises(ValueError, match="sheet tiles must be 4"):
+        contact_sheet([[np.zeros((4, 4)), np.zeros((5, 5))]])
+
+
+def test_evaluate_needs_two_photos_of_one_square_size() -> None:
+    photos = _photos(2)
+    methods = parse_methods("bayer2")
+    colorizer = OracleColorizer(photos, methods, seed=0)
+    with pytest.raises(UsageError, match="at least 2 photos, got 1"):
+        evaluate(colorizer, photos[:1], methods)
+    with pytest.raises(ValueError, match="share one size"):
+        evaluate(colorizer, [photos[0], _photos(1, size=SIZE + 2)[0]], methods)
+    with pytest.raises(ValueError, match=r"square \(S, S, 3\).*\(24, 20, 3\)"):
+        evaluate(colorizer, [photos[0], photos[1][:, :20]], methods)
+    with pytest.raises(UsageError, match="at least 2 random samples"):
+        evaluate(colorizer, photos, methods, samples=1)
+
+
+def test_pairwise_diversity_matches_a_direct_computation() -> None:
+    photos = _photos(2)
+    methods = parse_methods("bayer2")
+    colorizer = OracleColorizer(photos, methods, seed=3)
+    evaluation = evaluate(colorizer, photos, methods, seed=3, samples=3)
+    expected = []
+    for index in range(2):
+        halftone = HalftoneMethod("floyd-steinberg").apply(luma(photos[index]), 3 + index)
+        samples = colorizer.colorize(torch.from_numpy(halftone)[None, None], seed=3 + index, n=3)
+        images = samples.permute(0, 2, 3, 1).numpy()
+        expected.append(np.mean([delta_e(a, b) for a, b in itertools.combinations(images, 2)]))
+    assert evaluation.colorization.diversity_delta_e == pytest.approx(float(np.mean(expected)))
