@@ -385,22 +385,44 @@ def load_bundle(
         raise WeightsError(
             f"{root} has no {', '.join(absent)} network (it has: {', '.join(meta['networks'])})"
         )
-    networks = {key: _load_network(root / key, key).to(device).eval() for key in wanted}
+    networks = {key: _load_network(root, key).to(device).eval() for key in wanted}
     return Bundle(path=root, meta=meta, networks=networks)
 
 
-def _load_network(folder: Path, key: str) -> nn.Module:
-    config_path = folder / CONFIG_FILE
+def read_network_config(
+    folder: str | os.PathLike[str], key: str
+) -> tuple[str | None, dict[str, Any]]:
+    """The class name and config dict stored in `<folder>/<key>/config.json`.
+
+    Raises:
+        WeightsError: the file is unreadable, malformed, or of a newer format.
+    """
+    config_path = Path(folder) / key / CONFIG_FILE
     try:
         config_doc = json.loads(config_path.read_text(encoding="utf-8"))
         config = config_doc["config"]
         class_name = config_doc.get("class")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
+        version = config_doc.get("format_version", BUNDLE_FORMAT_VERSION)
+    except (
+        OSError,
+        UnicodeDecodeError,
+        json.JSONDecodeError,
+        KeyError,
+        TypeError,
+        AttributeError,
+    ) as error:
         raise WeightsError(f"{config_path} is unreadable: {error}") from error
-    if config_doc.get("format_version", BUNDLE_FORMAT_VERSION) > BUNDLE_FORMAT_VERSION:
+    if not isinstance(config, dict):
+        raise WeightsError(f"{config_path}: 'config' is not a JSON object")
+    if not isinstance(version, int) or version > BUNDLE_FORMAT_VERSION:
         raise WeightsError(f"{config_path} was written by a newer halftint; upgrade halftint")
+    return class_name, config
+
+
+def _load_network(root: Path, key: str) -> nn.Module:
+    class_name, config = read_network_config(root, key)
     network = build_network(key, config, class_name)
-    weights_path = folder / WEIGHTS_FILE
+    weights_path = root / key / WEIGHTS_FILE
     try:
         tensors = load_file(str(weights_path), device="cpu")
     except (SafetensorError, OSError) as error:

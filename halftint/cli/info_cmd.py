@@ -1,10 +1,16 @@
-"""`halftint info`: what this installation is and can use (versions, devices, caches, weights)."""
+"""`halftint info`: what this installation is and can use (versions, devices, caches, weights).
+
+`--preset NAME` adds the preset's networks with their parameter counts; `--weights SRC` adds a
+bundle's metadata, verified, with each network's parameter count computed from its config.
+With either, only those sections are printed (JSON: `{"preset": {...}, "weights": {...}}`).
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import platform
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +19,7 @@ import typer
 from halftint._version import __version__
 from halftint.cli.app import app
 from halftint.cli.common import console
+from halftint.errors import UsageError
 
 
 def _hf_cache_folder() -> str:
@@ -32,7 +39,9 @@ def system_info() -> dict[str, Any]:
     devices = ["cpu"]
     cuda = torch.cuda.is_available()
     if cuda:
-        devices += [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
+        devices += [
+            f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())
+        ]
     return {
         "halftint": __version__,
         "python": platform.python_version(),
@@ -46,15 +55,131 @@ def system_info() -> dict[str, Any]:
     }
 
 
+def _network_rows(networks: Mapping[str, tuple[str | None, dict[str, Any]]]) -> dict[str, Any]:
+    """{key: {"class", "parameters", "config"}} for networks given as (class name, config)."""
+    import torch
+
+    from halftint.checkpoint import build_network, count_parameters
+
+    rows: dict[str, Any] = {}
+    # the meta device allocates nothing, so even the paper's 138 M parameters count instantly
+    with torch.device("meta"):
+        for key, (class_name, config) in networks.items():
+            network = build_network(key, config, class_name)
+            rows[key] = {
+                "class": type(network).__name__,
+                "parameters": count_parameters(network),
+                "config": config,
+            }
+    return rows
+
+
+def preset_info(name: str) -> dict[str, Any]:
+    """A preset's working size and networks (class, parameter count, config), JSON-ready.
+
+    Raises:
+        UsageError: no preset has that name.
+    """
+    import dataclasses
+
+    from halftint.nets import NETWORK_CLASSES, get_preset
+
+    try:
+        preset = get_preset(name)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    networks = {key: (None, dataclasses.asdict(getattr(preset, key))) for key in NETWORK_CLASSES}
+    rows = _network_rows(networks)
+    return {
+        "name": preset.name,
+        "working_size": preset.working_size,
+        "total_parameters": sum(row["parameters"] for row in rows.values()),
+        "networks": rows,
+    }
+
+
+def weights_folder(source: str) -> Path:
+    """The local bundle folder for a --weights source (a folder, hf://..., or a shipped name)."""
+    from halftint.hub import resolve_weights
+
+    return resolve_weights(source)
+
+
+def weights_info(source: str) -> dict[str, Any]:
+    """A bundle's metadata after verifying every file, with parameter counts from its configs.
+
+    Raises:
+        WeightsError: the source cannot be resolved, or the bundle is not valid.
+    """
+    from halftint.checkpoint import read_bundle_meta, read_network_config, verify_bundle
+
+    folder = weights_folder(source)
+    verify_bundle(folder)
+    meta = read_bundle_meta(folder)
+    rows = _network_rows({key: read_network_config(folder, key) for key in meta["networks"]})
+    return {
+        "path": str(folder),
+        "verified": True,
+        **meta,
+        "networks": rows,
+        "total_parameters": sum(row["parameters"] for row in rows.values()),
+    }
+
+
+def _print_networks(title: str, data: dict[str, Any], fields: list[str]) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", show_edge=False)
+    table.add_column("network")
+    table.add_column("class")
+    table.add_column("parameters", justify="right")
+    for key, row in data["networks"].items():
+        table.add_row(key, row["class"], f"{row['parameters']:,}")
+    table.add_row("total", "", f"{data['total_parameters']:,}", style="bold")
+    console.print(table)
+    for key in fields:
+        value = data.get(key)
+        if isinstance(value, list):
+            value = ", ".join(str(item) for item in value) or "-"
+        elif isinstance(value, dict):
+            value = json.dumps(value) if value else "-"
+        console.print(f"[bold]{key:>17}[/]  {value}", soft_wrap=True, markup=True, highlight=False)
+
+
 @app.command()
 def info(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON on stdout."),
+    preset: str | None = typer.Option(
+        None, "--preset", help="Show this preset's networks and parameter counts (paper, lite)."
+    ),
+    weights: str | None = typer.Option(
+        None,
+        "--weights",
+        help="Verify a weights bundle (folder, hf://OWNER/REPO[@REV], or shipped name) and "
+        "show its metadata and parameter counts.",
+    ),
 ) -> None:
-    """Show versions, devices and cache folders."""
-    data = system_info()
-    if as_json:
-        typer.echo(json.dumps(data, indent=2))
+    """Show versions, devices and cache folders, or a preset's or a weights bundle's networks."""
+    if preset is None and weights is None:
+        data = system_info()
+        if as_json:
+            typer.echo(json.dumps(data, indent=2))
+            return
+        for key, value in data.items():
+            shown = ", ".join(value) if isinstance(value, list) else value
+            console.print(f"[bold]{key:>15}[/]  {shown}", soft_wrap=True)
         return
-    for key, value in data.items():
-        shown = ", ".join(value) if isinstance(value, list) else value
-        console.print(f"[bold]{key:>15}[/]  {shown}", soft_wrap=True)
+    sections: dict[str, Any] = {}
+    if preset is not None:
+        sections["preset"] = preset_info(preset)
+    if weights is not None:
+        sections["weights"] = weights_info(weights)
+    if as_json:
+        typer.echo(json.dumps(sections, indent=2))
+        return
+    if "preset" in sections:
+        _print_networks(f"preset {preset}", sections["preset"], ["working_size"])
+    if "weights" in sections:
+        fields = ["path", "name", "preset", "working_size", "halftone_methods", "data"]
+        fields += ["metrics", "dtype", "halftint_version", "created", "verified"]
+        _print_networks(f"weights {sections['weights']['name']}", sections["weights"], fields)

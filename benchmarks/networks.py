@@ -1,0 +1,237 @@
+"""Forward time and peak memory of every network, and of a whole random-mode pass.
+
+Run by hand (it takes a minute or two for `lite`, several minutes with `paper` on a small CPU):
+
+    python benchmarks/networks.py                      # both presets, CPU, fp32 and bf16
+    python benchmarks/networks.py --presets lite --train-step
+    python benchmarks/networks.py --device cuda --repeats 20
+
+Modes: `fp32` (plain float32, contiguous) and `bf16` (channels_last memory format and
+bfloat16 autocast). The random-mode pass is what colorizing one image costs: IHN on the
+halftone, G on the descreened image (forward cascade), G on the halftone and IHN on the three
+channels of its output (reverse cascade: four IHN images in all), Canny twice, then F; here every
+stage runs at the full --size (the pipeline runs the colorization part at the smaller working
+size, so this is an upper bound). Peak memory is the growth of the process's peak resident set
+during the measurement (CPU) or the peak allocated CUDA memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from halftint.edges import canny_edges
+from halftint.nets import build_networks, get_preset
+
+MODES = ("fp32", "bf16")
+
+
+def _rss_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+@contextlib.contextmanager
+def peak_memory(device: torch.device) -> Iterator[list[float]]:
+    """Yield a one-item list that receives the peak memory growth in MiB when the block ends."""
+    result: list[float] = []
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        start = torch.cuda.memory_allocated()
+        yield result
+        torch.cuda.synchronize()
+        result.append((torch.cuda.max_memory_allocated() - start) / 2**20)
+        return
+    # writing 5 to clear_refs resets the peak resident set size (VmHWM) to the current one
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        resettable = True
+    except OSError:
+        resettable = False
+    start = _rss_kib("VmRSS")
+    yield result
+    growth = _rss_kib("VmHWM") - start if resettable else float("nan")
+    result.append(max(growth, 0) / 1024)
+
+
+def timed(run: Callable[[], object], device: torch.device, repeats: int) -> tuple[float, float]:
+    """Median seconds of `repeats` calls after one warm-up call, and peak memory growth (MiB)."""
+    run()
+    times = []
+    with peak_memory(device) as memory:
+        for _ in range(repeats):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            run()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - start)
+    return statistics.median(times), memory[0]
+
+
+def _autocast(device: torch.device, mode: str) -> contextlib.AbstractContextManager[object]:
+    if mode == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _inputs(size: int, device: torch.device, mode: str) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    memory_format = torch.channels_last if mode == "bf16" else torch.contiguous_format
+
+    def image(channels: int, side: int = size) -> torch.Tensor:
+        tensor = torch.rand(1, channels, side, side, generator=generator)
+        return tensor.to(device).contiguous(memory_format=memory_format)
+
+    halftone = (image(1) > 0.5).float().contiguous(memory_format=memory_format)
+    return {"halftone": halftone, "gray": image(1), "rgb": image(3)}
+
+
+def random_mode_pass(
+    networks: dict[str, nn.Module], halftone: torch.Tensor, z: torch.Tensor
+) -> torch.Tensor:
+    """Colorize one halftone with a random code: both cascades and the fusion, clamped."""
+    ihn, generator, fusion = networks["ihn"], networks["generator"], networks["fusion"]
+    gray = ihn(halftone)
+    forward = generator(gray, canny_edges(gray), z)
+    color_halftone = generator(halftone, canny_edges(halftone), z)
+    # IHN descreens each channel of the color halftone: a batch of three one-channel images
+    reverse = ihn(color_halftone.transpose(0, 1)).transpose(0, 1)
+    return fusion(forward, reverse).clamp(0, 1)
+
+
+def bench_preset(
+    name: str, device: torch.device, size: int, repeats: int
+) -> list[dict[str, object]]:
+    """Rows of (preset, mode, what, ms, MiB) for every network and the whole pass."""
+    rows: list[dict[str, object]] = []
+    for mode in MODES:
+        rows += bench_mode(name, mode, device, size, repeats)
+    return rows
+
+
+def bench_mode(
+    name: str, mode: str, device: torch.device, size: int, repeats: int
+) -> list[dict[str, object]]:
+    """Rows for one preset in one mode (see MODES)."""
+    preset = get_preset(name)
+    torch.manual_seed(0)
+    networks = build_networks(preset)
+    for network in networks.values():
+        network.to(device).eval()
+        if mode == "bf16":
+            network.to(memory_format=torch.channels_last)
+    x = _inputs(size, device, mode)
+    z = torch.randn(1, preset.encoder.z_dim, device=device)
+    histogram_side = preset.histogram.input_size
+    channel = x["gray"][..., :histogram_side, :histogram_side]
+    calls: dict[str, Callable[[], object]] = {
+        "ihn": lambda: networks["ihn"](x["halftone"]),
+        "encoder": lambda: networks["encoder"](x["rgb"]),
+        "generator": lambda: networks["generator"](x["gray"], x["halftone"], z),
+        "discriminator": lambda: networks["discriminator"](x["rgb"], z),
+        f"histogram@{histogram_side}": lambda: networks["histogram"](channel),
+        "fusion": lambda: networks["fusion"](x["rgb"], x["rgb"]),
+        "random-mode pass": lambda: random_mode_pass(networks, x["halftone"], z),
+    }
+    rows: list[dict[str, object]] = []
+    for what, call in calls.items():
+        with torch.inference_mode(), _autocast(device, mode):
+            seconds, mib = timed(call, device, repeats)
+        rows.append(_row(name, mode, what, seconds, mib))
+    return rows
+
+
+def _row(preset: str, mode: str, what: str, seconds: float, mib: float) -> dict[str, object]:
+    print(f"  {preset:5} {mode:4} {what:28} {seconds * 1000:9.1f} ms {mib:8.0f} MiB", flush=True)
+    return {"preset": preset, "mode": mode, "what": what, "ms": seconds * 1000, "mib": mib}
+
+
+def bench_train_step(
+    name: str, device: torch.device, batch: int, repeats: int
+) -> list[dict[str, object]]:
+    """Rows for one Adam step (forward, backward, update) of IHN and G at the working size."""
+    preset = get_preset(name)
+    side = preset.working_size
+    torch.manual_seed(0)
+    networks = build_networks(preset, ["ihn", "generator"])
+    halftone = (torch.rand(batch, 1, side, side, device=device) > 0.5).float()
+    gray = torch.rand(batch, 1, side, side, device=device)
+    rgb = torch.rand(batch, 3, side, side, device=device)
+    z = torch.randn(batch, preset.generator.z_dim, device=device)
+    ihn = networks["ihn"].to(device).train()
+    generator = networks["generator"].to(device).train()
+
+    def ihn_loss() -> torch.Tensor:
+        content, descreened = ihn.forward_parts(halftone)  # type: ignore[operator]
+        return (content - gray).square().mean() + (descreened - gray).abs().mean()
+
+    def generator_loss() -> torch.Tensor:
+        return (generator(gray, halftone, z) - rgb).abs().mean()
+
+    rows: list[dict[str, object]] = []
+    for key, network, loss in (("ihn", ihn, ihn_loss), ("generator", generator, generator_loss)):
+        seconds, mib = timed(_adam_step(network, loss), device, repeats)
+        rows.append(_row(name, "fp32", f"train step {key} b{batch}@{side}", seconds, mib))
+    return rows
+
+
+def _adam_step(network: nn.Module, loss: Callable[[], torch.Tensor]) -> Callable[[], None]:
+    optimizer = torch.optim.Adam(network.parameters(), lr=1e-4)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss().backward()
+        optimizer.step()
+
+    return step
+
+
+def print_table(rows: list[dict[str, object]]) -> None:
+    """A Markdown table of the rows."""
+    print("\n| preset | mode | what | time (ms) | peak memory (MiB) |")
+    print("|---|---|---|---:|---:|")
+    for row in rows:
+        cells = (row["preset"], row["mode"], row["what"], f"{row['ms']:.1f}", f"{row['mib']:.0f}")
+        print("| " + " | ".join(str(cell) for cell in cells) + " |")
+
+
+def main() -> None:
+    """Parse options, run the measurements, print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", nargs="+", default=["lite", "paper"])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--size", type=int, default=256, help="image side for inference timings")
+    parser.add_argument("--repeats", type=int, default=5, help="timed calls per measurement (lite)")
+    parser.add_argument("--paper-repeats", type=int, default=1, help="timed calls for paper")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--train-step", action="store_true", help="also time training steps")
+    parser.add_argument("--batch", type=int, default=8, help="batch of the training step")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    threads = torch.get_num_threads()
+    print(f"torch {torch.__version__}, {threads} threads, device {device}, {args.size}px")
+    rows: list[dict[str, object]] = []
+    for name in args.presets:
+        repeats = args.paper_repeats if name == "paper" else args.repeats
+        rows += bench_preset(name, device, args.size, repeats)
+        if args.train_step:
+            rows += bench_train_step(name, device, args.batch, repeats)
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()

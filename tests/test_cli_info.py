@@ -1,0 +1,91 @@
+"""`halftint info --preset / --weights`, run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_nets import LITE_COUNTS, PAPER_COUNTS
+
+from halftint.checkpoint import read_bundle_meta
+
+
+def run_info(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "NO_COLOR": "1"}
+    env.pop("HALFTINT_WEIGHTS", None)
+    return subprocess.run(
+        [sys.executable, "-m", "halftint", "info", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_preset_and_weights_json(tiny_bundle: Path) -> None:
+    result = run_info("--preset", "paper", "--weights", str(tiny_bundle), "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert set(data) == {"preset", "weights"}
+
+    preset = data["preset"]
+    assert (preset["name"], preset["working_size"]) == ("paper", 256)
+    assert {key: row["parameters"] for key, row in preset["networks"].items()} == PAPER_COUNTS
+    assert preset["total_parameters"] == sum(PAPER_COUNTS.values())
+    assert preset["networks"]["generator"]["class"] == "ColorizationNet"
+    assert preset["networks"]["histogram"]["config"]["channels"] == [32, 64, 64]
+
+    weights = data["weights"]
+    meta = read_bundle_meta(tiny_bundle)
+    assert weights["verified"] is True
+    assert weights["path"] == str(tiny_bundle)
+    assert (weights["preset"], weights["working_size"]) == ("tiny", 32)
+    assert weights["halftone_methods"] == ["floyd-steinberg"]
+    assert weights["files"] == meta["files"]
+    counted = {key: row["parameters"] for key, row in weights["networks"].items()}
+    assert counted == {key: row["parameters"] for key, row in meta["networks"].items()}
+    assert len(counted) == 6
+    assert weights["total_parameters"] == sum(counted.values())
+
+
+def test_lite_preset_table_is_readable() -> None:
+    result = run_info("--preset", "lite")
+    assert result.returncode == 0, result.stderr
+    for key, count in LITE_COUNTS.items():
+        assert f"{key}" in result.stderr and f"{count:,}" in result.stderr
+    assert f"{sum(LITE_COUNTS.values()):,}" in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--preset", "huge"], 2, "unknown preset 'huge'; valid: paper, lite"),
+        (["--weights", "{empty}"], 1, "is not a halftint weights bundle (no bundle.json)"),
+        (["--weights", "{tampered}"], 1, "ihn/model.safetensors does not match its sha256"),
+    ],
+)
+def test_bad_preset_or_weights_is_one_line(
+    tiny_bundle: Path, tmp_path: Path, args: list[str], code: int, message: str
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    tampered = Path(shutil.copytree(tiny_bundle, tmp_path / "tampered"))
+    weights = tampered / "ihn" / "model.safetensors"
+    content = bytearray(weights.read_bytes())
+    content[-1] ^= 0xFF
+    weights.write_bytes(bytes(content))
+    args = [arg.format(empty=empty, tampered=tampered) for arg in args]
+
+    result = run_info(*args, "--json")
+    assert result.returncode == code
+    assert result.stdout == ""
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
