@@ -196,11 +196,20 @@ def write_image(
     path = Path(target)
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} exists (use --overwrite to replace it)")
+    blocking_file = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking_file is not None:
+        raise OutputError(f"cannot write {path}: {blocking_file} is a file, not a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         _save_atomically(pil_image, path, format_name)
     except OSError as error:
         raise OutputError(f"cannot write {path}: {error.strerror or _reason(error)}") from None
+
+
+def check_output_path(dest: str | os.PathLike[str]) -> None:
+    """Raise UsageError unless `dest` is `"-"` or has an extension `write_image` can write."""
+    if str(dest) != STDIO:
+        _format_for(Path(dest))
 
 
 def _format_for(path: Path) -> str:

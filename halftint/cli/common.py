@@ -179,7 +179,8 @@ class BatchReport:
     def print_summary(self, verbose: bool) -> None:
         """Failures, one line each, then a one-line summary (only for runs where it says more)."""
         for label, reason in self.failed:
-            print_error(f"{label}: {reason}")
+            # library messages often name the file already; say it once
+            print_error(reason if label in reason else f"{label}: {reason}")
         if verbose or self.failed or self.skipped or self.skipped_non_images:
             parts = [f"{self.done} done", f"{len(self.skipped)} skipped", f"{len(self.failed)} failed"]
             if self.skipped_non_images:

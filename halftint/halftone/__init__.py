@@ -201,20 +201,23 @@ def _dither_stack(
     if method == "random":
         return apply_thresholds(images, rng.random(images.shape, dtype=np.float32))
     if method == "clustered":
-        phases = rng.random((count, 2)) if seeded else np.zeros((count, 2))
-        thresholds = [
-            screen_thresholds(
-                height,
-                width,
-                lpi=screen.lpi,
-                dpi=screen.dpi,
-                angle=screen.angle,
-                spot=screen.spot,
-                phase=(float(phase_along), float(phase_across)),
-            )
-            for phase_along, phase_across in phases
-        ]
-        return np.stack([apply_thresholds(images[n], thresholds[n]) for n in range(count)])
+        # unseeded, every image gets the same screen: compute it once
+        phases = rng.random((count, 2)) if seeded else np.zeros((1, 2))
+        thresholds = np.stack(
+            [
+                screen_thresholds(
+                    height,
+                    width,
+                    lpi=screen.lpi,
+                    dpi=screen.dpi,
+                    angle=screen.angle,
+                    spot=screen.spot,
+                    phase=(float(phase_along), float(phase_across)),
+                )
+                for phase_along, phase_across in phases
+            ]
+        )
+        return apply_thresholds(images, thresholds)
     mask = blue_noise_thresholds() if method == "blue-noise" else bayer_thresholds(int(method[5:]))
     if not seeded:
         return apply_thresholds(images, tile(mask, height, width))
@@ -250,7 +253,7 @@ def _as_stack(
             raise ValueError(f"{name} expects a float tensor, got {images.dtype}")
         like = images
         array = images.detach().to(device="cpu", dtype=torch.float32).numpy()
-        stack = _clean(array.reshape(-1, *array.shape[-2:]), name)
+        stack = _clean(array, name)
 
         def restore_tensor(result: np.ndarray) -> Any:
             tensor = torch.from_numpy(result.reshape(like.shape))
@@ -271,7 +274,7 @@ def _as_stack(
                 f"{name} expects an (H, W) or (..., H, W) array, got shape {images.shape}"
             )
         shape = images.shape
-        stack = _clean(images.reshape(-1, *shape[-2:]), name)
+        stack = _clean(images, name)
         return stack, lambda result: result.reshape(shape).astype(dtype)
 
     if images.ndim < 3 or images.shape[channel_axis] != channels:
@@ -282,7 +285,7 @@ def _as_stack(
     # bring channels to axis -3 so that the stack is (..., 3, H, W) flattened
     moved = np.moveaxis(images, channel_axis, -3)
     moved_shape = moved.shape
-    stack = _clean(moved.reshape(-1, *moved_shape[-2:]), name)
+    stack = _clean(moved, name)
 
     def restore_array(result: np.ndarray) -> np.ndarray:
         return np.moveaxis(result.reshape(moved_shape), -3, channel_axis).astype(dtype)
@@ -290,9 +293,11 @@ def _as_stack(
     return stack, restore_array
 
 
-def _clean(stack: np.ndarray, name: str) -> np.ndarray:
-    if stack.shape[-1] == 0 or stack.shape[-2] == 0:
-        raise ValueError(f"{name} got an empty image of shape {stack.shape[-2:]}")
-    if not np.isfinite(stack).all():
+def _clean(images: np.ndarray, name: str) -> np.ndarray:
+    """`(..., H, W)` -> checked, clipped, C-contiguous float32 `(N, H, W)`."""
+    if images.size == 0:
+        raise ValueError(f"{name} got an empty image, shape {images.shape}")
+    if not np.isfinite(images).all():
         raise ValueError(f"{name} got NaN or infinite values; expected gray levels in [0, 1]")
+    stack = images.reshape(-1, *images.shape[-2:])
     return np.ascontiguousarray(np.clip(stack, 0.0, 1.0), dtype=np.float32)

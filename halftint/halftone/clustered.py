@@ -3,7 +3,7 @@
 An AM screen is a grid of dots, `lpi` dots per inch along each axis, rotated by the screen
 angle; at `dpi` device pixels per inch one grid cell is `dpi / lpi` pixels wide. Inside a cell a
 *spot function* orders the positions: ink starts where it is lowest (the cell centre) and grows
-outwards as the tone darkens. Mapping spot values through their own distribution function turns
+outwards as the tone darkens. Replacing spot values by their rank among the image's pixels turns
 that order into thresholds spread evenly over [0, 1], so a flat gray field prints at its own tone
 whatever the spot shape.
 
@@ -14,9 +14,8 @@ angle are exact, including the irrational periods real screens have on a scanner
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from functools import lru_cache
 
+import numba
 import numpy as np
 
 SPOTS = ("round", "ellipse", "square", "line")
@@ -30,40 +29,57 @@ CMYK_ANGLE_OFFSETS = {"cyan": -30.0, "magenta": 30.0, "yellow": -45.0, "black": 
 MIN_PERIOD = 2.0
 MAX_ABS_ANGLE = 360.0
 
-# samples per cell side used to tabulate a spot function's distribution
-_CELL_SAMPLES = 512
-# knots of the tabulated distribution: 4096 threshold levels
-_QUANTILE_KNOTS = 4097
+# thresholds are ranked within a window of at most this many pixels a side: hundreds of cells
+# at any usable ruling, so the ranks stand for the whole (periodic) screen
+_REFERENCE_SIDE = 512
+# resolution of the spot values when ranking them
+_RANK_BINS = 1 << 16
 
 
-def _round_spot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    # Euclidean dot: circular dots that touch at 50 % and then leave circular white holes at
-    # the cell corners; the inside of the diamond |x| + |y| <= 1 ranks before the outside
-    inside = np.abs(x) + np.abs(y) <= 1.0
-    return np.where(inside, x * x + y * y, 4.0 - (1.0 - np.abs(x)) ** 2 - (1.0 - np.abs(y)) ** 2)
+@numba.njit(cache=True, inline="always")
+def _spot_value(spot_index: int, x: float, y: float) -> float:
+    """Spot function of `SPOTS[spot_index]` at cell position (x, y) in [-1, 1)²: low inks first."""
+    ax, ay = abs(x), abs(y)
+    if spot_index == 0:
+        # round (Euclidean) dot: circular dots that touch at 50 % and then leave circular white
+        # holes at the cell corners; the diamond |x| + |y| <= 1 ranks before the rest
+        if ax + ay <= 1.0:
+            return x * x + y * y
+        return 4.0 - (1.0 - ax) ** 2 - (1.0 - ay) ** 2
+    if spot_index == 1:
+        # elliptical (chain) dot: dots join along one axis first, softening the midtone jump
+        return x * x + (y / 0.7) ** 2
+    if spot_index == 2:
+        return max(ax, ay)
+    # line screen: lines along the screen direction, thickening with the tone
+    return ay
 
 
-def _ellipse_spot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    # elliptical (chain) dot: dots join along the long axis first, which softens the midtone jump
-    return x * x + (y / 0.7) ** 2
-
-
-def _square_spot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return np.maximum(np.abs(x), np.abs(y))
-
-
-def _line_spot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    # lines along the screen direction, thickening with the tone
-    del x
-    return np.abs(y)
-
-
-_SPOT_FUNCTIONS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "round": _round_spot,
-    "ellipse": _ellipse_spot,
-    "square": _square_spot,
-    "line": _line_spot,
-}
+@numba.njit(cache=True, nogil=True)
+def _spot_grid(  # noqa: PLR0917 (compiled: numba passes scalars positionally)
+    height: int,
+    width: int,
+    cos_t: float,
+    sin_t: float,
+    period: float,
+    phase_along: float,
+    phase_across: float,
+    spot_index: int,
+) -> np.ndarray:
+    """Spot values at every pixel centre of a `height` x `width` image (float64)."""
+    values = np.empty((height, width), dtype=np.float64)
+    for row in range(height):
+        # image rows grow downwards, so a counter-clockwise angle flips y's sign
+        y = row + 0.5
+        for column in range(width):
+            x = column + 0.5
+            along = (x * cos_t - y * sin_t) / period + phase_along
+            across = (x * sin_t + y * cos_t) / period + phase_across
+            # position inside the cell, in [-1, 1) on both axes, cell centre at 0
+            cell_x = 2.0 * (along - math.floor(along)) - 1.0
+            cell_y = 2.0 * (across - math.floor(across)) - 1.0
+            values[row, column] = _spot_value(spot_index, cell_x, cell_y)
+    return values
 
 
 def check_screen(lpi: float, dpi: float, angle: float, spot: str) -> None:
@@ -85,18 +101,6 @@ def check_screen(lpi: float, dpi: float, angle: float, spot: str) -> None:
         )
     if spot not in SPOTS:
         raise ValueError(f"unknown spot shape {spot!r}; valid: {', '.join(SPOTS)}")
-
-
-@lru_cache(maxsize=len(SPOTS))
-def _spot_quantiles(spot: str) -> np.ndarray:
-    """Quantiles of the spot function's values over a uniformly sampled cell."""
-    centres = (np.arange(_CELL_SAMPLES) + 0.5) / _CELL_SAMPLES * 2.0 - 1.0
-    values = _SPOT_FUNCTIONS[spot](centres[None, :], centres[:, None]).ravel()
-    values.sort()
-    picks = np.linspace(0, values.size - 1, _QUANTILE_KNOTS).round().astype(np.int64)
-    quantiles = values[picks]
-    quantiles.setflags(write=False)
-    return quantiles
 
 
 def screen_thresholds(
@@ -128,20 +132,30 @@ def screen_thresholds(
         ValueError: a parameter is out of range (see `check_screen`).
     """
     check_screen(lpi, dpi, angle, spot)
-    period = dpi / lpi
     theta = math.radians(angle)
-    cos_t, sin_t = math.cos(theta), math.sin(theta)
-    # pixel centres; image rows grow downwards, so a counter-clockwise angle flips y's sign
-    ys = (np.arange(height, dtype=np.float64) + 0.5)[:, None]
-    xs = (np.arange(width, dtype=np.float64) + 0.5)[None, :]
-    along = (xs * cos_t - ys * sin_t) / period + phase[0]
-    across = (xs * sin_t + ys * cos_t) / period + phase[1]
-    # position inside the cell, in [-1, 1) on both axes, cell centre at 0
-    cell_x = 2.0 * (along - np.floor(along)) - 1.0
-    cell_y = 2.0 * (across - np.floor(across)) - 1.0
-    values = _SPOT_FUNCTIONS[spot](cell_x, cell_y)
-    quantiles = _spot_quantiles(spot)
-    # share of the cell that inks before this position: it inks once the ink coverage
-    # (1 - gray) exceeds that share, i.e. it stays white while gray >= 1 - share
-    share = np.interp(values, quantiles, np.linspace(0.0, 1.0, quantiles.size))
-    return (1.0 - share).astype(np.float32)
+    values = _spot_grid(
+        height,
+        width,
+        math.cos(theta),
+        math.sin(theta),
+        dpi / lpi,
+        phase[0],
+        phase[1],
+        SPOTS.index(spot),
+    )
+    # the share of pixels that ink before this one: it inks once the ink coverage (1 - gray)
+    # exceeds that share, so it stays white while gray >= 1 - share. Ranking among the pixels
+    # actually drawn, not over the continuous cell, keeps flat tones exact to half a level
+    # even when the screen falls in step with the pixel grid (45° at 85/600 does). Ranks are
+    # counted on a fine grid of spot values rather than by sorting: one pass, no search.
+    low, high = float(values.min()), float(values.max())
+    scale = (_RANK_BINS - 1) / (high - low) if high > low else 0.0
+    bins = ((values - low) * scale).astype(np.int32)
+    counts = np.bincount(
+        bins[:_REFERENCE_SIDE, :_REFERENCE_SIDE].ravel(), minlength=_RANK_BINS
+    ).astype(np.float64)
+    total = counts.sum()
+    # pixels in one bin share the middle of their ranks; the clip keeps pure black and pure
+    # white exact
+    shares = np.clip((np.cumsum(counts) - counts / 2.0) / total, 0.5 / total, 1.0 - 0.5 / total)
+    return (1.0 - shares[bins]).astype(np.float32)
