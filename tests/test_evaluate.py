@@ -1,39 +1,43 @@
-"""Quality measures against known values, the `--methods` syntax, and the evaluation loop.
+"""Quality measures against known values, the `--methods` syntax, the loop, and `halftint eval`.
 
 The loop is checked with two colorizers whose right answers are known: an oracle that returns the
 truth (every score must be perfect, every target met) and a collapsed one that ignores its code
-(diversity must be exactly zero). `halftint eval` itself runs end to end in test_eval_cmd.py.
+(diversity must be exactly zero). `halftint eval` runs end to end in subprocesses, on three tiny
+photos with the tiny random bundle of conftest.py.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from halftint.errors import UsageError
-from halftint.evaluate import (
-    DEFAULT_METHODS,
+from halftint.evaluate.loop import SHEET_GAP, contact_sheet, evaluate
+from halftint.evaluate.measures import (
+    CHROMA_BIN_WIDTH,
+    CHROMA_BINS,
+    GAUSSIAN_SIGMAS,
     PSNR_CAP,
-    HalftoneMethod,
     center_crop,
     chroma_histogram,
     colorfulness,
-    contact_sheet,
     delta_e,
-    evaluate,
     gaussian_descreen,
     histogram_distance,
     luma,
-    parse_methods,
     psnr,
     ssim,
 )
-from halftint.evaluate.loop import SHEET_GAP
-from halftint.evaluate.measures import CHROMA_BIN_WIDTH, CHROMA_BINS, GAUSSIAN_SIGMAS
+from halftint.evaluate.methods import DEFAULT_METHODS, HalftoneMethod, parse_methods
+from halftint.io import read_image, write_image
 
 SIZE = 24
 
@@ -382,3 +386,167 @@ def test_pairwise_diversity_matches_a_direct_computation() -> None:
         images = samples.permute(0, 2, 3, 1).numpy()
         expected.append(np.mean([delta_e(a, b) for a, b in itertools.combinations(images, 2)]))
     assert evaluation.colorization.diversity_delta_e == pytest.approx(float(np.mean(expected)))
+
+
+# --- halftint eval, end to end --------------------------------------------------------------
+
+
+def _run_eval(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+    environment.pop("HALFTINT_WEIGHTS", None)
+    return subprocess.run(
+        [sys.executable, "-m", "halftint", "eval", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
+        check=False,
+    )
+
+
+def _assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, text: str) -> None:
+    assert result.returncode == code, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and text in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.fixture(scope="module")
+def photo_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three small photos of different shapes, in a tree, plus a file that is no image."""
+    folder = tmp_path_factory.mktemp("photos")
+    photos = _photos(3, size=48)
+    write_image(photos[0], folder / "a.png")
+    write_image(photos[1][:, :40], folder / "b.jpg")  # portrait: cropped to the centre
+    write_image(photos[2], folder / "more" / "c.png")
+    (folder / "notes.txt").write_text("not a photo")
+    return folder
+
+
+@pytest.mark.slow
+def test_eval_json_has_every_measure_in_range_and_writes_sheets(
+    tiny_bundle: Path, photo_folder: Path, tmp_path: Path
+) -> None:
+    sheets = tmp_path / "sheets"
+    arguments = ("--data", photo_folder, "--weights", tiny_bundle, "--json", "--out", sheets)
+    result = _run_eval(*arguments)
+    assert result.returncode == 0, result.stderr
+    assert "Descreening vs the best Gaussian" in result.stderr  # the table goes to stderr
+    results = json.loads(result.stdout)
+
+    assert results["weights"]["preset"] == "tiny" and results["weights"]["working_size"] == 32
+    assert results["size"] == 32 and results["images"] == 3
+    assert list(results["methods"]) == [
+        "floyd-steinberg",
+        "clustered-150lpi@600dpi",
+        "clustered-100lpi@600dpi",
+        "atkinson",
+    ]
+    for entry in results["methods"].values():
+        scores = entry["descreen"]
+        assert 0.0 < scores["psnr"] <= PSNR_CAP and 0.0 < scores["gaussian_psnr"] <= PSNR_CAP
+        assert -1.0 <= scores["ssim"] <= 1.0 and -1.0 <= scores["gaussian_ssim"] <= 1.0
+        assert scores["gaussian_sigma"] in GAUSSIAN_SIGMAS
+    colorization = results["colorization"]
+    assert colorization["halftone"] == "floyd-steinberg"
+    for key in ("psnr", "baseline_psnr"):
+        assert 0.0 < colorization[key] <= PSNR_CAP
+    for key in ("ssim", "baseline_ssim"):
+        assert -1.0 <= colorization[key] <= 1.0
+    for key in ("delta_e", "baseline_delta_e", "diversity_delta_e"):
+        assert 0.0 <= colorization[key] <= 120.0
+    # a random model still makes different samples from different codes
+    assert colorization["diversity_delta_e"] > 0.0
+    assert colorization["reference_fidelity"] in {0.0, 1 / 3, 2 / 3, 1.0}
+    for key in ("colorfulness", "random_colorfulness", "truth_colorfulness"):
+        assert colorization[key] >= 0.0
+    assert colorization["truth_colorfulness"] > 20.0  # the test photos are colorful
+    assert set(results["targets"]) == {
+        "descreen_gain:floyd-steinberg",
+        "descreen_gain:clustered-150lpi@600dpi",
+        "descreen_gain:clustered-100lpi@600dpi",
+        "delta_e_ratio",
+        "diversity_delta_e",
+        "reference_fidelity",
+    }
+    for target in results["targets"].values():
+        assert isinstance(target["met"], bool) and isinstance(target["value"], float)
+
+    written = sorted(path.relative_to(sheets).as_posix() for path in sheets.rglob("*"))
+    assert written == ["a.eval.png", "b.eval.png", "more", "more/c.eval.png"]
+    step = 32 + SHEET_GAP
+    # rows: colorizations, 5 samples, 4 methods; 5 columns
+    assert read_image(sheets / "a.eval.png").shape == (
+        6 * step - SHEET_GAP,
+        5 * step - SHEET_GAP,
+        3,
+    )
+
+    # a second run is identical (fixed seeds) and leaves the existing sheets alone
+    before = {path: path.read_bytes() for path in sheets.rglob("*.png")}
+    (sheets / "a.eval.png").touch()
+    again = _run_eval(*arguments)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout) == results
+    assert again.stderr.count("use --overwrite to replace it") == 3
+    assert {path: path.read_bytes() for path in sheets.rglob("*.png")} == before
+
+
+@pytest.mark.slow
+def test_eval_prints_the_table_and_reports_an_unreadable_photo(
+    tiny_bundle: Path, photo_folder: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "photos"
+    data.mkdir()
+    for name in ("a.png", "b.jpg"):
+        (data / name).write_bytes((photo_folder / name).read_bytes())
+    (data / "broken.png").write_bytes((photo_folder / "a.png").read_bytes()[:60])
+    result = _run_eval(
+        "--data", data, "--weights", tiny_bundle, "--methods", "bayer4", "--size", "24", "-n", "3"
+    )
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and "broken.png" in errors[0]
+    assert "2 photos at 24×24" in result.stdout
+    assert "bayer4" in result.stdout and "reference_fidelity" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("arguments", "code", "message"),
+    [
+        (("--methods", "floyd-steinberg,halftone"), 2, "unknown halftone method 'halftone'"),
+        (("--methods", "clustered:lpi=900"), 2, "lpi must be"),
+        (("--size", "8"), 2, "--size"),
+        (("-n", "1"), 2, "--samples"),
+    ],
+)
+def test_eval_usage_errors_are_one_line(
+    photo_folder: Path, arguments: tuple[str, ...], code: int, message: str
+) -> None:
+    _assert_one_line_error(_run_eval("--data", photo_folder, *arguments), code, message)
+
+
+def test_eval_needs_a_folder_with_two_photos(photo_folder: Path, tmp_path: Path) -> None:
+    _assert_one_line_error(
+        _run_eval("--data", photo_folder / "a.png"), 2, "is not a folder (give a folder"
+    )
+    single = tmp_path / "single"
+    single.mkdir()
+    (single / "a.png").write_bytes((photo_folder / "a.png").read_bytes())
+    _assert_one_line_error(_run_eval("--data", single), 2, "eval needs at least 2")
+    _assert_one_line_error(_run_eval("--data", tmp_path / "missing"), 2, "is not a folder")
+
+
+def test_eval_help_renders_and_names_the_default_methods() -> None:
+    result = _run_eval("--help")
+    assert result.returncode == 0, result.stderr
+    for entry in DEFAULT_METHODS.split(","):
+        assert entry in result.stdout
+    assert "--data" in result.stdout and "--methods" in result.stdout
+
+
+def test_eval_without_weights_says_how_to_get_them(photo_folder: Path, tmp_path: Path) -> None:
+    result = _run_eval("--data", photo_folder, "--weights", tmp_path)
+    _assert_one_line_error(result, 1, "not a halftint weights bundle")

@@ -26,19 +26,31 @@ from halftint.errors import InputError, UsageError
 if TYPE_CHECKING:
     import numpy as np
 
-    from halftint.evaluate import Evaluation
+    from halftint.evaluate.results import Evaluation
 
+# Typer renders help as rich markup (square brackets would be tags) and keeps line breaks: each
+# paragraph is one string
+EVAL_HELP = (
+    "Measure quality honestly: descreening against the best Gaussian filter, colorization "
+    "against no color at all, diversity, reference fidelity, colorfulness; and whether the "
+    "targets a trained model is judged on are met.\n\n"
+    "Every photo is center-cropped to the working size; its BT.601 luma is the gray truth. The "
+    "colorization measures use Floyd–Steinberg halftones; reference fidelity pairs each photo "
+    "with the next one (sorted by path) as its reference. Fixed seeds make runs repeatable."
+)
 METHODS_HELP = (
-    "Comma-separated halftoning methods to descreen, each NAME[:OPTION=VALUE]...; options: "
-    "lpi, dpi, angle, spot (clustered), serpentine (error diffusion). Default: floyd-steinberg, "
-    "clustered:lpi=150:dpi=600 (4 px dots), clustered:lpi=100:dpi=600 (6 px), atkinson."
+    "Comma-separated halftoning methods to descreen, each NAME or NAME:OPTION=VALUE:...; "
+    "options: lpi, dpi, angle, spot (clustered), serpentine (error diffusion). Default: "
+    "floyd-steinberg, clustered:lpi=150:dpi=600 (4 px dots), clustered:lpi=100:dpi=600 (6 px), "
+    "atkinson."
 )
 SHEET_SUFFIX = ".eval.png"
 # reference fidelity pairs each photo with another one
 MIN_PHOTOS = 2
+TABLE_WIDTH = 110
 
 
-@app.command("eval")
+@app.command("eval", help=EVAL_HELP)
 def eval_command(  # noqa: PLR0917  (Typer maps every option to a parameter)
     data: Path = typer.Option(
         ..., "--data", help="Folder of color photos (searched recursively), e.g. a validation set."
@@ -46,8 +58,8 @@ def eval_command(  # noqa: PLR0917  (Typer maps every option to a parameter)
     weights: str | None = typer.Option(
         None,
         "--weights",
-        help="Weights bundle: a folder, hf://OWNER/REPO[/SUBDIR][@REVISION] or an embedded name "
-        "(default: $HALFTINT_WEIGHTS, then the embedded bundle).",
+        help="Weights bundle: a folder, hf://OWNER/REPO (then optionally /SUBDIR and @REVISION) "
+        "or an embedded name (default: $HALFTINT_WEIGHTS, then the embedded bundle).",
     ),
     methods: str | None = typer.Option(None, "--methods", help=METHODS_HELP),
     size: int | None = typer.Option(
@@ -69,18 +81,10 @@ def eval_command(  # noqa: PLR0917  (Typer maps every option to a parameter)
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing contact sheets."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
 ) -> None:
-    """Measure quality honestly: descreening vs the best Gaussian, colorization vs no color.
+    """`halftint eval` (help text in EVAL_HELP)."""
+    # everything that can be a usage error is checked before torch is imported (seconds)
+    from halftint.evaluate.methods import DEFAULT_METHODS, parse_methods
 
-    Every photo is center-cropped to the working size; its BT.601 luma is the gray truth. The
-    colorization measures use Floyd–Steinberg halftones; reference fidelity pairs each photo with
-    the next one (sorted by path) as the reference. Fixed seeds make runs repeatable.
-    """
-    from halftint.checkpoint import load_bundle
-    from halftint.evaluate import DEFAULT_METHODS, evaluate, parse_methods
-    from halftint.hub import resolve_weights
-    from halftint.pipeline import Colorizer
-
-    method_list = parse_methods(DEFAULT_METHODS if methods is None else methods)
     if not data.is_dir():
         raise UsageError(f"--data {data} is not a folder (give a folder of color photos)")
     inputs = collect_inputs([str(data)])
@@ -89,6 +93,13 @@ def eval_command(  # noqa: PLR0917  (Typer maps every option to a parameter)
             f"--data {data} holds {len(inputs.items)} photo; eval needs at least {MIN_PHOTOS} "
             "(reference fidelity pairs each photo with another)"
         )
+    method_list = parse_methods(DEFAULT_METHODS if methods is None else methods)
+
+    from halftint.checkpoint import load_bundle
+    from halftint.evaluate.loop import evaluate
+    from halftint.hub import resolve_weights
+    from halftint.pipeline import Colorizer
+
     bundle = load_bundle(resolve_weights(weights))
     colorizer = Colorizer(bundle, device=device)
     crop_size = size or colorizer.working_size
@@ -149,7 +160,7 @@ def _read_photos(
     items: list[InputItem], size: int, report: BatchReport
 ) -> tuple[list[InputItem], list[np.ndarray]]:
     """Read and center-crop every photo; unreadable ones are reported and left out."""
-    from halftint.evaluate import center_crop
+    from halftint.evaluate.measures import center_crop
     from halftint.io import read_image
 
     kept: list[InputItem] = []
@@ -179,6 +190,8 @@ def _progress() -> Progress:
 def _print_tables(target: Console, evaluation: Evaluation, weights: dict[str, Any]) -> None:
     """The results as three tables: descreening, colorization, targets."""
     colorization = evaluation.colorization
+    # rich assumes 80 columns off a terminal, too narrow for the method labels
+    width = None if target.is_terminal else max(target.width, TABLE_WIDTH)
     target.print(
         f"weights {weights['name']} (preset {weights['preset']}), {evaluation.images} photos "
         f"at {evaluation.size}×{evaluation.size}",
@@ -187,7 +200,7 @@ def _print_tables(target: Console, evaluation: Evaluation, weights: dict[str, An
 
     descreen = Table(title="Descreening vs the best Gaussian (PSNR dB, SSIM)")
     for column in ("method", "PSNR", "SSIM", "Gaussian PSNR", "Gaussian SSIM", "σ", "gain dB"):
-        descreen.add_column(column, justify="left" if column == "method" else "right")
+        descreen.add_column(column, justify="left" if column == "method" else "right", no_wrap=True)
     for label, scores in evaluation.descreen.items():
         descreen.add_row(
             label,
@@ -198,11 +211,11 @@ def _print_tables(target: Console, evaluation: Evaluation, weights: dict[str, An
             f"{scores.gaussian_sigma:.1f}",
             f"{scores.psnr - scores.gaussian_psnr:+.2f}",
         )
-    target.print(descreen)
+    target.print(descreen, width=width)
 
     color = Table(title=f"Colorization on {colorization.halftone} halftones")
     for column in ("measure", "model", "no-color baseline"):
-        color.add_column(column, justify="left" if column == "measure" else "right")
+        color.add_column(column, justify="left" if column == "measure" else "right", no_wrap=True)
     color.add_row("PSNR dB", f"{colorization.psnr:.2f}", f"{colorization.baseline_psnr:.2f}")
     color.add_row("SSIM", f"{colorization.ssim:.4f}", f"{colorization.baseline_ssim:.4f}")
     color.add_row(
@@ -217,13 +230,13 @@ def _print_tables(target: Console, evaluation: Evaluation, weights: dict[str, An
         f"{colorization.colorfulness:.1f} / {colorization.random_colorfulness:.1f}",
         f"truth {colorization.truth_colorfulness:.1f}",
     )
-    target.print(color)
+    target.print(color, width=width)
 
     targets = Table(title="Targets")
     for column in ("target", "value", "goal", "met"):
-        targets.add_column(column, justify="left" if column == "target" else "right")
+        targets.add_column(column, justify="left" if column == "target" else "right", no_wrap=True)
     for name, goal in evaluation.targets.items():
         value = "n/a" if goal.value is None else f"{goal.value:.3g}"
         rule = "≥" if goal.at_least else "≤"
         targets.add_row(name, value, f"{rule} {goal.goal:g}", "yes" if goal.met else "no")
-    target.print(targets)
+    target.print(targets, width=width)

@@ -1,51 +1,12 @@
 """Honest quality measurement (SPEC §6): the measures and the evaluation behind `halftint eval`.
 
-Library code only: arrays and tensors in, numbers out. `measures` holds the pure metrics,
-`methods` the halftoning settings and their `--methods` syntax, `loop` the evaluation itself.
+Library code only: arrays and tensors in, numbers out.
+- `measures`: the pure metrics (PSNR, SSIM, CIEDE2000, colorfulness, chroma histograms) and the
+  Gaussian descreening baseline;
+- `methods`: the halftoning settings an evaluation runs and their `--methods` syntax;
+- `loop`: `evaluate`, the evaluation itself, and its contact sheets;
+- `results`: the scores, the targets they are judged against and their JSON form.
+
+Nothing is imported here, so that `halftint eval` can parse its options with `methods` alone and
+report a usage error before torch is loaded.
 """
-
-from halftint.evaluate.loop import (
-    ColorizationScores,
-    DescreenScores,
-    Evaluation,
-    SupportsColorize,
-    Target,
-    contact_sheet,
-    evaluate,
-)
-from halftint.evaluate.measures import (
-    PSNR_CAP,
-    center_crop,
-    chroma_histogram,
-    colorfulness,
-    delta_e,
-    gaussian_descreen,
-    histogram_distance,
-    luma,
-    psnr,
-    ssim,
-)
-from halftint.evaluate.methods import DEFAULT_METHODS, HalftoneMethod, parse_methods
-
-__all__ = [
-    "DEFAULT_METHODS",
-    "PSNR_CAP",
-    "ColorizationScores",
-    "DescreenScores",
-    "Evaluation",
-    "HalftoneMethod",
-    "SupportsColorize",
-    "Target",
-    "center_crop",
-    "chroma_histogram",
-    "colorfulness",
-    "contact_sheet",
-    "delta_e",
-    "evaluate",
-    "gaussian_descreen",
-    "histogram_distance",
-    "luma",
-    "parse_methods",
-    "psnr",
-    "ssim",
-]
