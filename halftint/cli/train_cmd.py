@@ -1,3 +1,218 @@
-"""The `train` command(s)."""
+"""`halftint train ihn|hist|colorizer|fusion|all|export`: train the networks on your photos.
+
+Every stage command takes the same options; `all` runs the four stages in order (skipping those
+already finished in the run folder with --resume) and exports `RUN/bundle`. Settings come from
+defaults, then `RUN/config.toml` (an existing run), then `--config FILE`, then the options here
+and `--set KEY=VALUE` (any field of the config file, e.g. `--set colorizer.steps=3000`).
+"""
 
 from __future__ import annotations
+
+import time
+from typing import Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from halftint.cli.app import train_app
+from halftint.cli.common import console, note
+
+# how often a run whose stderr is not a terminal (a log file) prints a progress line
+PLAIN_PROGRESS_SECONDS = 30.0
+# losses shown beside the progress bar (the first few the stage reports)
+SHOWN_LOSSES = 4
+
+DATA = typer.Option(None, "--data", help="Folder of color photos (recursive).")
+VAL_DATA = typer.Option(
+    None, "--val-data", help="Separate validation photos (default: a hashed share of --data)."
+)
+OUT = typer.Option(..., "--out", "-o", help="Run folder (created; holds state, logs, bundle).")
+PRESET = typer.Option(None, "--preset", help="Network sizes: lite (CPU friendly) or paper.")
+CONFIG = typer.Option(None, "--config", help="TOML settings file (e.g. a run's config.toml).")
+RESUME = typer.Option(
+    False, "--resume", help="Continue the stages already started in --out (skip finished ones)."
+)
+STEPS = typer.Option(None, "--steps", help="Optimizer steps (per stage for 'all').", min=1)
+EPOCHS = typer.Option(None, "--epochs", help="Passes over the photos instead of --steps.", min=0)
+TIME_BUDGET = typer.Option(
+    None,
+    "--time-budget",
+    help="Minutes of training; 'all' shares them out over the stages (ihn 40 %, hist 5 %, "
+    "colorizer 45 %, fusion 10 %).",
+    min=0,
+)
+LR = typer.Option(None, "--lr", help="Adam learning rate (default: the paper's).", min=0)
+BATCH = typer.Option(None, "--batch-size", help="Global batch size.", min=1)
+CROP = typer.Option(None, "--crop-size", help="Training crop side (default: the preset's).", min=16)
+SEED = typer.Option(None, "--seed", help="Seed of weights and data.")
+DEVICE = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N.")
+WORKERS = typer.Option(None, "--workers", help="Data loader processes (default: automatic).", min=0)
+SET = typer.Option(None, "--set", help="Any setting as KEY=VALUE (TOML value); repeatable.")
+
+
+# (command, stages it runs, help); the stage names are halftint.train.config.STAGES, spelled out
+# because importing that module would import torch
+STAGE_COMMANDS = (
+    ("ihn", ("ihn",), "Stage 1: train the inverse halftone network IHN (descreening)."),
+    ("hist", ("hist",), "Stage 2: train the histogram estimator H (for the histogram loss)."),
+    (
+        "colorizer",
+        ("colorizer",),
+        "Stage 3: train the encoder E, colorization network G and discriminator D (IHN frozen).",
+    ),
+    ("fusion", ("fusion",), "Stage 4: train the fusion network F (the rest frozen)."),
+    (
+        "all",
+        ("ihn", "hist", "colorizer", "fusion"),
+        "All four stages in order, then export RUN/bundle for 'colorize --weights RUN/bundle'.",
+    ),
+)
+
+
+def _register(name: str, stages: tuple[str, ...], summary: str) -> None:
+    def command(  # noqa: PLR0917  (Typer maps every option to a parameter)
+        data: str | None = DATA,
+        val_data: str | None = VAL_DATA,
+        out: str = OUT,
+        preset: str | None = PRESET,
+        config: str | None = CONFIG,
+        resume: bool = RESUME,
+        steps: int | None = STEPS,
+        epochs: float | None = EPOCHS,
+        time_budget: float | None = TIME_BUDGET,
+        lr: float | None = LR,
+        batch_size: int | None = BATCH,
+        crop_size: int | None = CROP,
+        seed: int | None = SEED,
+        device: str | None = DEVICE,
+        workers: int | None = WORKERS,
+        set_: list[str] | None = SET,
+    ) -> None:
+        _train(list(stages), locals())
+
+    train_app.command(name, help=summary)(command)
+
+
+for _name, _stages, _summary in STAGE_COMMANDS:
+    _register(_name, _stages, _summary)
+
+
+@train_app.command("export")
+def train_export(
+    out: str = typer.Option(..., "--out", "-o", help="The run folder."),
+    to: str | None = typer.Option(None, "--to", help="Bundle folder (default: RUN/bundle)."),
+    include_training_networks: bool = typer.Option(
+        False, "--include-training-networks", help="Also store D and H (to train further)."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --to folder."),
+) -> None:
+    """Export a run's trained networks as a weights bundle."""
+    from halftint.train.export import export_run
+
+    path = export_run(
+        out, to, include_training_networks=include_training_networks, overwrite=overwrite
+    )
+    note(f"exported the weights bundle to {path}")
+
+
+def _train(stages: list[str], options: dict[str, Any]) -> None:
+    from halftint.train.config import TIME_SHARES, parse_override
+    from halftint.train.run import train
+
+    overrides: list[tuple[dict[str, Any], str]] = []
+    top = {
+        "data": options["data"],
+        "val_data": options["val_data"],
+        "preset": options["preset"],
+        "crop_size": options["crop_size"],
+        "seed": options["seed"],
+        "device": options["device"],
+        "workers": options["workers"],
+    }
+    overrides.append(({key: value for key, value in top.items() if value is not None}, "options"))
+    schedule: dict[str, Any] = {}
+    if options["steps"] is not None:
+        schedule.update(steps=options["steps"], epochs=0.0)
+    if options["epochs"] is not None:
+        schedule.update(epochs=options["epochs"], steps=0)
+    if options["lr"] is not None:
+        schedule["lr"] = options["lr"]
+    if options["batch_size"] is not None:
+        schedule["batch_size"] = options["batch_size"]
+    for stage in stages:
+        stage_settings = dict(schedule)
+        if options["time_budget"] is not None:
+            share = TIME_SHARES[stage] if len(stages) > 1 else 1.0
+            stage_settings["minutes"] = options["time_budget"] * share
+        overrides.append(({stage: stage_settings}, "options"))
+    for text in options["set_"] or []:
+        overrides.append((parse_override(text), f"--set {text}"))
+    reporter = ProgressReporter()
+    outcomes = train(
+        stages,
+        options["out"],
+        config_file=options["config"],
+        overrides=overrides,
+        resume=options["resume"],
+        reporter=reporter,
+    )
+    if any(outcome.stopped for outcome in outcomes):
+        raise typer.Exit(130)
+
+
+class ProgressReporter:
+    """Training progress on stderr: a rich bar on a terminal, a line every 30 s in a log file."""
+
+    def __init__(self) -> None:
+        self._progress: Progress | None = None
+        self._task = TaskID(0)
+        self._stage = ""
+        self._total = 0
+        self._last_line = 0.0
+
+    def note(self, message: str) -> None:
+        note(message)
+
+    def stage_started(self, stage: str, step: int, total: int) -> None:
+        self._stage, self._total = stage, total
+        note(f"{stage}: {'resuming at step ' + str(step) if step else 'starting'}, {total} steps")
+        if console.is_terminal:
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[losses]}"),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=console,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task(
+                stage, total=total, completed=step, losses="", rate=""
+            )
+        self._last_line = time.monotonic()
+
+    def step_done(self, step: int, losses: dict[str, float], images_per_second: float) -> None:
+        shown = " ".join(
+            f"{name} {value:.4g}" for name, value in list(losses.items())[:SHOWN_LOSSES]
+        )
+        rate = f"{images_per_second:.1f} img/s"
+        if self._progress is not None:
+            self._progress.update(self._task, completed=step, losses=shown, rate=rate)
+        elif time.monotonic() - self._last_line >= PLAIN_PROGRESS_SECONDS or step == self._total:
+            note(f"{self._stage} step {step}/{self._total}: {shown} ({rate})")
+            self._last_line = time.monotonic()
+
+    def stage_ended(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

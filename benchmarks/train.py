@@ -1,0 +1,123 @@
+"""Training throughput: images per second of each stage, and of the data pipeline alone.
+
+    python benchmarks/train.py --data /work/shared/data/photos/train --presets lite paper
+
+For each preset and stage it builds the networks (freshly initialised: speed does not depend on
+the weights), feeds real batches from the photo folder and times `--steps` optimizer steps after
+one warm-up step. The data side is timed separately: decoding the photos once, then making
+samples (crop, halftone, reference, color halftone) in this process, and through a DataLoader
+with worker processes. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from halftint.data import PhotoSamples, SampleMaker, find_photos, load_photos
+from halftint.nets import build_networks, get_preset
+from halftint.train.config import STAGES, TrainConfig, resolve
+from halftint.train.ddp import Distributed
+from halftint.train.loop import STAGE_CLASSES
+from halftint.train.run import make_hardware
+
+
+def _maker(config: TrainConfig, stage: str) -> SampleMaker:
+    fields = STAGE_CLASSES[stage].fields
+    return SampleMaker(config.crop_size, config.rescale, config.halftone, config.reference, fields)
+
+
+def data_throughput(config: TrainConfig, photos: list[np.ndarray], samples: int) -> list[str]:
+    """Samples per second of each stage's fields, in-process and with DataLoader workers."""
+    rows = []
+    for stage in STAGES:
+        dataset = PhotoSamples(photos, _maker(config, stage), seed=0, stream=0)
+        dataset[0]  # compile the halftoners before timing
+        started = time.perf_counter()
+        for number in range(samples):
+            dataset[number]
+        in_process = samples / (time.perf_counter() - started)
+        cells = [f"{in_process:.0f}"]
+        for workers in (1, 2):
+            loader = DataLoader(dataset, batch_size=4, num_workers=workers)
+            iterator = iter(loader)
+            next(iterator)  # workers started
+            started = time.perf_counter()
+            for _ in range(samples // 4):
+                next(iterator)
+            cells.append(f"{samples // 4 * 4 / (time.perf_counter() - started):.0f}")
+            del iterator
+        rows.append(f"| data: {stage} fields | {config.crop_size} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def stage_throughput(
+    config: TrainConfig, photos: list[np.ndarray], stage: str, steps: int
+) -> tuple[float, int]:
+    """(images per second, batch size) of `steps` training steps of `stage`."""
+    preset = get_preset(config.preset)
+    stage_class = STAGE_CLASSES[stage]
+    names = (*stage_class.trained, *stage_class.needed_frozen(config))
+    networks = build_networks(preset, names)
+    hardware = make_hardware(config, Distributed())
+    trainer = stage_class(networks, config, hardware)
+    batch_size = config.schedule(stage).batch_size
+    loader = DataLoader(
+        PhotoSamples(photos, _maker(config, stage), seed=0, stream=0),
+        batch_size=batch_size,
+        num_workers=1,
+    )
+    batches = iter(loader)
+    trainer.train_step(hardware.prepare(next(batches)))  # warm-up
+    if hardware.device.type == "cuda":
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    for _ in range(steps):
+        trainer.train_step(hardware.prepare(next(batches)))
+    if hardware.device.type == "cuda":
+        torch.cuda.synchronize()
+    return batch_size * steps / (time.perf_counter() - started), batch_size
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="/work/shared/data/photos/train")
+    parser.add_argument("--presets", nargs="+", default=["lite", "paper"])
+    parser.add_argument("--stages", nargs="+", default=list(STAGES))
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per stage")
+    parser.add_argument("--samples", type=int, default=200, help="timed samples for the data side")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--no-data", action="store_true", help="skip the data-side measurement")
+    args = parser.parse_args()
+
+    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, {torch.get_num_threads()} threads")
+    paths = find_photos(args.data)
+    print("| what | crop | images/s | | |")
+    print("|---|---:|---:|---:|---:|")
+    for preset_name in args.presets:
+        preset = get_preset(preset_name)
+        config = resolve(TrainConfig(preset=preset_name, device=args.device), preset.working_size)
+        started = time.perf_counter()
+        cache = load_photos(paths, config.cache_long_side)
+        seconds = time.perf_counter() - started
+        print(
+            f"| decode {len(cache.images)} photos once ({preset_name}) | | {len(cache.images) / seconds:.0f} photos/s | | |"
+        )
+        if not args.no_data:
+            print("| (data columns: in-process, 1 worker, 2 workers) | | | | |")
+            for row in data_throughput(config, cache.images, args.samples):
+                print(row)
+        for stage in args.stages:
+            rate, batch = stage_throughput(config, cache.images, stage, args.steps)
+            print(
+                f"| train {preset_name} {stage} (batch {batch}) | {config.crop_size} | {rate:.2f} | | |"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,372 @@
+"""`TrainConfig`: every setting of a training run, from defaults, a TOML file and the command line.
+
+A run's settings are resolved once (preset-dependent defaults filled in) and saved beside it as
+`config.toml`, which `--config` reads back: a run can be repeated or continued from that file.
+Nested tables group the settings: one `[ihn]`, `[hist]`, `[colorizer]`, `[fusion]` schedule per
+stage, `[losses]` weights, `[halftone]` training mixture and `[reference]` augmentation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+import tomllib
+
+from halftint.data import HalftoneSettings, ReferenceSettings
+from halftint.errors import UsageError
+from halftint.halftone import METHODS, SPOTS
+
+STAGES = ("ihn", "hist", "colorizer", "fusion")
+
+# share of `--time-budget` each stage gets when `all` runs with one: most of it goes to the two
+# big networks, the histogram estimator and the fusion net are small and learn fast
+TIME_SHARES = {"ihn": 0.40, "hist": 0.05, "colorizer": 0.45, "fusion": 0.10}
+
+
+@dataclass
+class StageSchedule:
+    """How long and how fast one stage trains.
+
+    The stage ends at `steps` optimizer steps (or `epochs` passes over the training photos when
+    `steps` is 0), or earlier once `minutes` of training time are spent (0: no time limit).
+    `batch_size` is the global batch: with several processes each takes an equal share.
+    """
+
+    steps: int = 0
+    epochs: float = 0.0
+    minutes: float = 0.0
+    lr: float = 1e-4
+    batch_size: int = 4
+
+
+@dataclass
+class LossWeights:
+    """Weights of the loss terms (stage 1: `ihn_*`; stage 3: the rest; SPEC §3)."""
+
+    ihn_content: float = 1.0
+    ihn_output: float = 1.0
+    reconstruction: float = 10.0
+    kl: float = 0.01
+    gan_encoded: float = 1.0
+    gan_random: float = 1.0
+    latent: float = 0.5
+    mode_seeking: float = 1.0
+    similarity: float = 1.0
+    similarity_pool: int = 4
+    histogram: float = 1.0
+
+
+@dataclass
+class TrainConfig:
+    """All settings of a training run; 0 in a size or count means "the preset's default"."""
+
+    preset: str = "lite"
+    data: str = ""
+    val_data: str = ""
+    val_fraction: float = 0.1
+    seed: int = 0
+    crop_size: int = 0
+    rescale: tuple[float, float] = (0.6, 1.0)
+    cache_long_side: int = 0
+    workers: int = -1
+    device: str = "auto"
+    precision: str = "auto"
+    log_every: int = 10
+    checkpoint_every: int = 250
+    checkpoint_minutes: float = 5.0
+    sample_every: int = 250
+    sample_count: int = 4
+    ihn: StageSchedule = field(default_factory=lambda: StageSchedule(lr=2e-4))
+    hist: StageSchedule = field(default_factory=StageSchedule)
+    colorizer: StageSchedule = field(default_factory=StageSchedule)
+    fusion: StageSchedule = field(default_factory=StageSchedule)
+    losses: LossWeights = field(default_factory=LossWeights)
+    halftone: HalftoneSettings = field(default_factory=HalftoneSettings)
+    reference: ReferenceSettings = field(default_factory=ReferenceSettings)
+
+    def schedule(self, stage: str) -> StageSchedule:
+        """The schedule of `stage` (one of `STAGES`)."""
+        if stage not in STAGES:
+            raise ValueError(f"unknown stage {stage!r}; valid: {', '.join(STAGES)}")
+        schedule: StageSchedule = getattr(self, stage)
+        return schedule
+
+    def total_steps(self, stage: str, train_photos: int) -> int:
+        """Optimizer steps of `stage`: `steps`, or `epochs` worth of `train_photos` samples."""
+        schedule = self.schedule(stage)
+        if schedule.steps > 0:
+            return schedule.steps
+        return max(1, math.ceil(schedule.epochs * train_photos / schedule.batch_size))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (tuples as lists), as written to `config.toml`."""
+        return _plain(dataclasses.asdict(self))
+
+
+# Default schedules per preset (steps or epochs, batch size); lr stays the paper's unless set.
+# `paper` follows the paper's epochs; `lite` is sized for about one hour on a 2-core CPU.
+PRESET_SCHEDULES: dict[str, dict[str, dict[str, float]]] = {
+    "paper": {
+        "ihn": {"epochs": 130, "batch_size": 4},
+        "hist": {"epochs": 200, "batch_size": 16},
+        "colorizer": {"epochs": 300, "batch_size": 2},
+        "fusion": {"epochs": 300, "batch_size": 4},
+    },
+    "lite": {
+        "ihn": {"steps": 1500, "batch_size": 4},
+        "hist": {"steps": 300, "batch_size": 8},
+        "colorizer": {"steps": 1200, "batch_size": 4},
+        "fusion": {"steps": 300, "batch_size": 4},
+    },
+}
+
+
+def resolve(config: TrainConfig, working_size: int) -> TrainConfig:
+    """Fill in preset-dependent defaults (0 = default) and check every value.
+
+    Args:
+        config: the merged settings.
+        working_size: the preset's working size, the default crop size.
+
+    Returns:
+        A new config with concrete crop size, cache size and schedules.
+
+    Raises:
+        UsageError: a value is out of its range; the message names the setting.
+    """
+    resolved = dataclasses.replace(config)
+    for stage in STAGES:
+        schedule = dataclasses.replace(resolved.schedule(stage))
+        defaults = PRESET_SCHEDULES.get(config.preset, PRESET_SCHEDULES["lite"])[stage]
+        if schedule.steps <= 0 and schedule.epochs <= 0:
+            schedule.steps = int(defaults.get("steps", 0))
+            schedule.epochs = float(defaults.get("epochs", 0.0))
+        setattr(resolved, stage, schedule)
+    if resolved.crop_size <= 0:
+        resolved.crop_size = working_size
+    if resolved.cache_long_side <= 0:
+        # twice the crop: room for rescaled and re-cropped views without keeping full photos
+        resolved.cache_long_side = 2 * resolved.crop_size
+    check(resolved)
+    return resolved
+
+
+def check(config: TrainConfig) -> None:
+    """Raise UsageError naming the first setting that is out of range."""
+    _require(config.seed >= 0, "seed", config.seed, ">= 0")
+    _require(0.0 <= config.val_fraction < 1.0, "val_fraction", config.val_fraction, "in [0, 1)")
+    _require(config.crop_size >= 16, "crop_size", config.crop_size, ">= 16")
+    _require(
+        config.cache_long_side >= config.crop_size,
+        "cache_long_side",
+        config.cache_long_side,
+        f">= crop_size ({config.crop_size})",
+    )
+    low, high = config.rescale
+    _require(0.0 < low <= high, "rescale", config.rescale, "two numbers 0 < low <= high")
+    _require(config.precision in ("auto", "fp32", "bf16"), "precision", config.precision,
+             "auto, fp32 or bf16")  # fmt: skip
+    for name in ("log_every", "checkpoint_every", "sample_every"):
+        _require(getattr(config, name) >= 1, name, getattr(config, name), ">= 1")
+    _require(config.sample_count >= 1, "sample_count", config.sample_count, ">= 1")
+    for stage in STAGES:
+        schedule = config.schedule(stage)
+        _require(schedule.steps >= 0, f"{stage}.steps", schedule.steps, ">= 0")
+        _require(schedule.epochs >= 0, f"{stage}.epochs", schedule.epochs, ">= 0")
+        _require(schedule.steps > 0 or schedule.epochs > 0, f"{stage}.steps", schedule.steps,
+                 "> 0 (or epochs > 0)")  # fmt: skip
+        _require(schedule.minutes >= 0, f"{stage}.minutes", schedule.minutes, ">= 0")
+        _require(schedule.lr > 0, f"{stage}.lr", schedule.lr, "> 0")
+        _require(schedule.batch_size >= 1, f"{stage}.batch_size", schedule.batch_size, ">= 1")
+    halftone = config.halftone
+    _require(bool(halftone.mixture), "halftone.mixture", halftone.mixture, "at least one method")
+    for method, weight in halftone.mixture.items():
+        _require(method in METHODS, "halftone.mixture", method, f"one of {', '.join(METHODS)}")
+        _require(weight >= 0, f"halftone.mixture.{method}", weight, ">= 0")
+    _require(sum(halftone.mixture.values()) > 0, "halftone.mixture", halftone.mixture,
+             "a positive total weight")  # fmt: skip
+    low, high = halftone.clustered_period
+    _require(2.0 <= low <= high, "halftone.clustered_period", halftone.clustered_period,
+             "two numbers 2 <= low <= high (pixels)")  # fmt: skip
+    _require(bool(halftone.clustered_spots), "halftone.clustered_spots",
+             halftone.clustered_spots, "at least one spot shape")  # fmt: skip
+    for spot in halftone.clustered_spots:
+        _require(spot in SPOTS, "halftone.clustered_spots", spot, f"one of {', '.join(SPOTS)}")
+    _require(0.0 <= halftone.scan_effects <= 1.0, "halftone.scan_effects", halftone.scan_effects,
+             "in [0, 1]")  # fmt: skip
+    reference = config.reference
+    low, high = reference.crop_scale
+    _require(0.0 < low <= high <= 1.0, "reference.crop_scale", reference.crop_scale,
+             "two numbers 0 < low <= high <= 1")  # fmt: skip
+    _require(0.0 <= reference.color_shift <= 1.0, "reference.color_shift", reference.color_shift,
+             "in [0, 1]")  # fmt: skip
+    low, high = reference.saturation
+    _require(0.0 <= low <= high, "reference.saturation", reference.saturation,
+             "two numbers 0 <= low <= high")  # fmt: skip
+    _require(config.losses.similarity_pool >= 1, "losses.similarity_pool",
+             config.losses.similarity_pool, ">= 1")  # fmt: skip
+
+
+def _require(ok: bool, name: str, value: object, allowed: str) -> None:
+    if not ok:
+        raise UsageError(f"bad setting {name} = {value!r}: must be {allowed}")
+
+
+# ---- building a config from layers: defaults <- TOML file(s) <- command-line overrides ----
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML settings file.
+
+    Raises:
+        UsageError: the file is missing or is not valid TOML.
+    """
+    try:
+        with Path(path).open("rb") as file:
+            return tomllib.load(file)
+    except FileNotFoundError:
+        raise UsageError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise UsageError(f"config file {path} is not valid TOML: {error}") from None
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """`"ihn.steps=3000"` -> `{"ihn": {"steps": 3000}}`; the value is read as TOML, else a string.
+
+    Raises:
+        UsageError: no `=`, or an empty key.
+    """
+    key, separator, raw = text.partition("=")
+    key = key.strip()
+    if not separator or not key:
+        raise UsageError(f"bad --set {text!r}: expected KEY=VALUE, e.g. ihn.steps=3000")
+    try:
+        value = tomllib.loads(f"value = {raw.strip()}")["value"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()  # a bare word such as a preset or method name
+    nested: dict[str, Any] = {}
+    cursor = nested
+    parts = key.split(".")
+    for part in parts[:-1]:
+        cursor = cursor.setdefault(part, {})
+    cursor[parts[-1]] = value
+    return nested
+
+
+def apply(config: TrainConfig, settings: dict[str, Any], origin: str) -> TrainConfig:
+    """A copy of `config` with `settings` (nested like the TOML file) laid over it.
+
+    Raises:
+        UsageError: an unknown setting or a value of the wrong type; names it and `origin`.
+    """
+    result: TrainConfig = _apply_to(config, settings, origin, prefix="")
+    return result
+
+
+def _apply_to(target: Any, settings: dict[str, Any], origin: str, prefix: str) -> Any:
+    hints = get_type_hints(type(target))
+    known = {item.name for item in fields(target)}
+    changes: dict[str, Any] = {}
+    for key, value in settings.items():
+        name = key.replace("-", "_")
+        if name not in known:
+            raise UsageError(
+                f"unknown setting {prefix}{key} in {origin}; valid: {', '.join(sorted(known))}"
+            )
+        current = getattr(target, name)
+        if is_dataclass(current):
+            if not isinstance(value, dict):
+                raise UsageError(f"setting {prefix}{key} in {origin} must be a table")
+            changes[name] = _apply_to(current, value, origin, prefix=f"{prefix}{name}.")
+        else:
+            changes[name] = _coerce(value, hints[name], f"{prefix}{key}", origin)
+    return dataclasses.replace(target, **changes)
+
+
+def _coerce(value: Any, hint: Any, name: str, origin: str) -> Any:
+    expected = hint.__name__ if isinstance(hint, type) else str(hint)
+    problem = UsageError(f"setting {name} in {origin} must be {expected}, got {value!r}")
+    container = get_origin(hint)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise problem
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise problem
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise problem
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise problem
+        return value
+    if container is tuple:
+        items = get_args(hint)
+        if not isinstance(value, list | tuple):
+            raise problem
+        if items[-1] is Ellipsis:
+            return tuple(_coerce(item, items[0], name, origin) for item in value)
+        if len(value) != len(items):
+            raise problem
+        return tuple(
+            _coerce(item, kind, name, origin) for item, kind in zip(value, items, strict=True)
+        )
+    if container is dict:
+        if not isinstance(value, dict):
+            raise problem
+        kind = get_args(hint)[1]
+        return {
+            str(key): _coerce(item, kind, f"{name}.{key}", origin) for key, item in value.items()
+        }
+    raise TypeError(f"setting {name} has a type this reader does not know: {hint}")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def to_toml(config: TrainConfig) -> str:
+    """The config as TOML text that `load_toml` + `apply` read back to an equal config."""
+    top: list[str] = []
+    tables: list[str] = []
+    for key, value in config.to_dict().items():
+        if isinstance(value, dict):
+            tables.append(_toml_table(key, value))
+        else:
+            top.append(f"{key} = {_toml_value(value)}")
+    return "\n\n".join(["\n".join(top), *tables]) + "\n"
+
+
+def _toml_table(name: str, table: dict[str, Any]) -> str:
+    lines = [f"[{name}]"]
+    subtables = []
+    for key, value in table.items():
+        if isinstance(value, dict):
+            subtables.append(_toml_table(f"{name}.{key}", value))
+        else:
+            lines.append(f"{key} = {_toml_value(value)}")
+    return "\n\n".join(["\n".join(lines), *subtables])
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")

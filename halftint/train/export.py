@@ -1,0 +1,124 @@
+"""Export a training run's networks as a weights bundle (`halftint.checkpoint` format).
+
+The bundle takes each network from the state of the stage that trained it, records the preset,
+the working size, the halftone methods (most used first: the pipeline re-makes halftones with the
+first), the data and the last validation metrics of every stage.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from halftint.checkpoint import REQUIRED_NETWORKS, save_bundle
+from halftint.errors import UsageError
+from halftint.nets import Preset, build_networks, get_preset
+from halftint.train.config import STAGES, TrainConfig, apply, load_toml, resolve
+from halftint.train.loop import NETWORK_SOURCES
+from halftint.train.state import MetricsLog, RunFolder, load_state
+
+# the stages whose networks every bundle needs (IHN; E and G; F)
+BUNDLE_STAGES = ("ihn", "colorizer", "fusion")
+
+
+def export_bundle(
+    run: RunFolder,
+    config: TrainConfig,
+    preset: Preset,
+    *,
+    destination: Path | None = None,
+    include_training_networks: bool = False,
+    overwrite: bool = True,
+) -> Path:
+    """Write the run's bundle to `destination` (default `RUN/bundle`) and return its path.
+
+    Args:
+        run: the run folder.
+        config: the run's resolved settings.
+        preset: the run's preset.
+        destination: where the bundle goes.
+        include_training_networks: also store D and H (only needed to train further).
+        overwrite: replace an existing bundle there.
+
+    Raises:
+        UsageError: a stage the bundle needs has no state in the run folder.
+    """
+    names = list(REQUIRED_NETWORKS)
+    states: dict[str, dict[str, Any]] = {}
+    for stage in BUNDLE_STAGES:
+        state = load_state(run.state_path(stage))
+        if state is None:
+            raise UsageError(
+                f"{run.root} has no {stage} stage yet; a bundle needs the stages "
+                f"{', '.join(BUNDLE_STAGES)} (train them with 'halftint train all')"
+            )
+        states[stage] = state
+    if include_training_networks:
+        names.append("discriminator")
+        hist_state = load_state(run.state_path("hist"))
+        if hist_state is not None:
+            states["hist"] = hist_state
+            names.append("histogram")
+    networks = build_networks(preset, names)
+    for name, network in networks.items():
+        network.load_state_dict(states[NETWORK_SOURCES[name]]["networks"][name])
+    mixture = config.halftone.mixture
+    methods = sorted(
+        (method for method in mixture if mixture[method] > 0), key=lambda m: -mixture[m]
+    )
+    return save_bundle(
+        destination if destination is not None else run.bundle_path,
+        networks,
+        preset=preset.name,
+        working_size=config.crop_size,
+        halftone_methods=methods,
+        data=str(states["ihn"].get("data", config.data)),
+        metrics=validation_metrics(run),
+        name=run.root.resolve().name,
+        overwrite=overwrite,
+    )
+
+
+def validation_metrics(run: RunFolder) -> dict[str, dict[str, float]]:
+    """The last validation metrics each stage logged, keyed by stage."""
+    metrics: dict[str, dict[str, float]] = {}
+    for stage in STAGES:
+        records = [
+            record for record in MetricsLog(run.metrics_path(stage)).records() if "val" in record
+        ]
+        if records:
+            metrics[stage] = {"step": records[-1]["step"], **records[-1]["val"]}
+    return metrics
+
+
+def export_run(
+    out: str | Path,
+    destination: str | Path | None = None,
+    *,
+    include_training_networks: bool = False,
+    overwrite: bool = False,
+) -> Path:
+    """`halftint train export`: the bundle of an existing run folder.
+
+    Raises:
+        UsageError: `out` is not a run folder, or misses a stage (see `export_bundle`).
+    """
+    run = RunFolder(Path(out))
+    if not run.config_path.is_file():
+        raise UsageError(f"{out} is not a training run folder (no config.toml)")
+    config = apply(TrainConfig(), load_toml(run.config_path), str(run.config_path))
+    try:
+        preset = get_preset(config.preset)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    target = Path(destination) if destination is not None else run.bundle_path
+    if target.exists() and destination is not None and not overwrite:
+        raise UsageError(f"{target} exists (use --overwrite to replace it)")
+    return export_bundle(
+        run,
+        resolve(config, preset.working_size),
+        preset,
+        destination=target,
+        include_training_networks=include_training_networks,
+        overwrite=True,
+    )

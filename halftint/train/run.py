@@ -1,0 +1,222 @@
+"""A training run from start to end: settings, run folder, photos, hardware, stages, export.
+
+This is what `halftint train ...` calls. Rules for an existing run folder:
+- its `config.toml` is the starting point; `--config` and command-line settings go on top;
+- a stage that already has a state there is continued only with `resume=True` (so a run is
+  never continued, or overwritten, by accident); finished stages are skipped;
+- a stage without a state takes the networks of earlier stages from the folder, so
+  `train colorizer --out RUN` uses the IHN that `train ihn --out RUN` made.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from halftint.data import find_photos, load_photos, split_photos
+from halftint.errors import UsageError
+from halftint.nets import Preset, get_preset
+from halftint.train import ddp
+from halftint.train.config import STAGES, TrainConfig, apply, load_toml, resolve, to_toml
+from halftint.train.export import BUNDLE_STAGES, export_bundle
+from halftint.train.loop import (
+    Reporter,
+    SilentReporter,
+    StageOutcome,
+    TrainingPhotos,
+    read_status,
+    run_stage,
+)
+from halftint.train.stage import Hardware
+from halftint.train.state import RunFolder, StopRequest, write_text_atomic
+
+# (settings nested as in config.toml, where they came from: for error messages)
+Settings = tuple[dict[str, Any], str]
+
+
+def prepare(
+    out: str | Path,
+    stages: Sequence[str],
+    *,
+    config_file: str | None = None,
+    overrides: Sequence[Settings] = (),
+    resume: bool = False,
+) -> tuple[TrainConfig, Preset, RunFolder]:
+    """Merge the settings and check them against the run folder; writes nothing.
+
+    Raises:
+        UsageError: bad settings, no data folder, an unknown preset, a preset that differs from
+            the run's, or a stage with saved state and no `resume`.
+    """
+    run = RunFolder(Path(out))
+    if run.root.exists() and not run.root.is_dir():
+        raise UsageError(f"--out {out} is a file; give a folder for the run")
+    states = {stage: run.state_path(stage).is_file() for stage in STAGES}
+    config = TrainConfig()
+    if run.config_path.is_file():
+        config = apply(config, load_toml(run.config_path), str(run.config_path))
+    saved_preset = config.preset
+    if config_file is not None:
+        config = apply(config, load_toml(config_file), config_file)
+    for settings, origin in overrides:
+        config = apply(config, settings, origin)
+    if config.preset != saved_preset and run.config_path.is_file():
+        if any(states.values()):
+            raise UsageError(
+                f"{out} was trained with preset {saved_preset!r}; it cannot continue as "
+                f"{config.preset!r} (choose another --out)"
+            )
+        # nothing trained yet: the saved, resolved sizes belonged to the other preset
+        config = TrainConfig()
+        if config_file is not None:
+            config = apply(config, load_toml(config_file), config_file)
+        for settings, origin in overrides:
+            config = apply(config, settings, origin)
+    for stage in stages:
+        if states[stage] and not resume:
+            raise UsageError(
+                f"{out} already has a {stage} stage; pass --resume to continue it, or choose "
+                "another --out"
+            )
+    if not config.data:
+        raise UsageError("no training photos: pass --data FOLDER")
+    try:
+        preset = get_preset(config.preset)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    return resolve(config, preset.working_size), preset, run
+
+
+def load_training_photos(config: TrainConfig, reporter: Reporter) -> TrainingPhotos:
+    """Find, split and decode the photos once (every stage of the run samples from them).
+
+    Raises:
+        UsageError: the data folder is missing or empty, or none of its photos can be read.
+    """
+    paths = find_photos(config.data)
+    if config.val_data:
+        train_paths, val_paths = paths, find_photos(config.val_data)
+    else:
+        train_paths, val_paths = split_photos(paths, config.data, config.val_fraction)
+        if not train_paths:  # a tiny folder whose every photo hashed into validation
+            train_paths, val_paths = val_paths, []
+    reporter.note(f"decoding {len(train_paths)} training and {len(val_paths)} validation photos")
+    train = load_photos(train_paths, config.cache_long_side)
+    val = load_photos(val_paths, config.cache_long_side)
+    for path, reason in [*train.skipped, *val.skipped]:
+        reporter.note(f"warning: skipped {path}: {reason}")
+    if train.skipped or val.skipped:
+        reporter.note(
+            f"warning: {len(train.skipped) + len(val.skipped)} unreadable photo(s) skipped"
+        )
+    if not train.images:
+        raise UsageError(f"none of the {len(train_paths)} photos in {config.data} could be read")
+    source = f"{config.data} (hashed split)" if not config.val_data else config.data
+    description = f"{len(train.images)} photos from {source}"
+    if val.images:
+        description += f"; {len(val.images)} validation photos"
+        if config.val_data:
+            description += f" from {config.val_data}"
+    return TrainingPhotos(train=train, val=val, description=description)
+
+
+def make_hardware(config: TrainConfig, distributed: ddp.Distributed) -> Hardware:
+    """Device, precision and threads for this process.
+
+    Raises:
+        UsageError: a CUDA device was asked for and is not there, or an unknown device name.
+    """
+    name = config.device
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cpu":
+        device = torch.device("cpu")
+    elif name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise UsageError(f"device {config.device!r}: no CUDA device here; use --device cpu")
+        index = distributed.local_rank if name == "cuda" else int(name.partition(":")[2] or 0)
+        device = torch.device("cuda", index)
+        torch.cuda.set_device(device)
+    else:
+        raise UsageError(f"unknown device {config.device!r}: use auto, cpu, cuda or cuda:N")
+    precision = config.precision
+    if precision == "auto":
+        # bf16 autocast pays on GPUs with bf16 tensor cores; on the CPU float32 is as fast or
+        # faster for these small convolutions and keeps runs exactly reproducible
+        cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        precision = "bf16" if cuda_bf16 else "fp32"
+    if device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+        # all cores, shared among the processes of a CPU run
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // distributed.world_size))
+    return Hardware(
+        device=device,
+        autocast_dtype=torch.bfloat16 if precision == "bf16" else None,
+        channels_last=device.type == "cuda",
+        distributed=distributed,
+    )
+
+
+def train(
+    stages: Sequence[str],
+    out: str | Path,
+    *,
+    config_file: str | None = None,
+    overrides: Sequence[Settings] = (),
+    resume: bool = False,
+    reporter: Reporter | None = None,
+) -> list[StageOutcome]:
+    """Train `stages` in order into the run folder `out`, then export the bundle if complete.
+
+    Under `torchrun` every process calls this; they share the work and only rank 0 writes.
+
+    Returns:
+        One outcome per stage trained (or found finished); a stop request ends the list early.
+    """
+    config, preset, run = prepare(
+        out, stages, config_file=config_file, overrides=overrides, resume=resume
+    )
+    wants_cuda = config.device.startswith("cuda") or (
+        config.device == "auto" and torch.cuda.is_available()
+    )
+    distributed = ddp.start("cuda" if wants_cuda else "cpu")
+    try:
+        main = reporter if reporter is not None and distributed.is_main else SilentReporter()
+        hardware = make_hardware(config, distributed)
+        photos = load_training_photos(config, main)
+        ddp.barrier(distributed)  # every process has checked the folder before rank 0 writes
+        if distributed.is_main:
+            write_text_atomic(run.config_path, to_toml(config))
+        outcomes: list[StageOutcome] = []
+        with StopRequest() as stop:
+            for stage in stages:
+                outcome = run_stage(
+                    stage,
+                    config,
+                    preset,
+                    run,
+                    photos=photos,
+                    hardware=hardware,
+                    reporter=main,
+                    stop=stop,
+                )
+                outcomes.append(outcome)
+                if not outcome.finished:
+                    break
+        if distributed.is_main and _complete(run):
+            path = export_bundle(run, config, preset)
+            main.note(f"exported the weights bundle to {path}")
+        return outcomes
+    finally:
+        ddp.stop(distributed)
+
+
+def _complete(run: RunFolder) -> bool:
+    for stage in BUNDLE_STAGES:
+        status = read_status(run, stage)
+        if status is None or not status["finished"]:
+            return False
+    return True
