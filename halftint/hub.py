@@ -46,7 +46,6 @@ from huggingface_hub.utils import (
 )
 
 from halftint._version import __version__
-from halftint.checkpoint import read_bundle_meta, sha256_file
 from halftint.errors import UsageError, WeightsError
 
 DEFAULT_BUNDLE = "lite-photos-v1"
@@ -191,7 +190,7 @@ def resolve_weights(
         )
     folder = Path(source).expanduser()
     if folder.exists():
-        read_bundle_meta(folder)  # not a bundle, or of a newer format: say so now
+        _read_meta(folder)  # not a bundle, or of a newer format: say so now
         return folder
     embedded = embedded_bundles()
     if source in embedded:
@@ -217,7 +216,7 @@ def cached_bundle(source: HubSource, cache_dir: str | None = None) -> Path | Non
     if not isinstance(manifest, str):
         return None
     folder = Path(manifest).parent
-    files = read_bundle_meta(folder)["files"]
+    files = _read_meta(folder)["files"]
     return folder if all((folder / relative).is_file() for relative in files) else None
 
 
@@ -248,7 +247,7 @@ def fetch_hub_bundle(
     folder = manifest.parent
     commit = _snapshot_commit(manifest, source)
     # a newer format is refused here, before the large files are downloaded
-    meta = read_bundle_meta(folder)
+    meta = _read_meta(folder)
     for relative in meta["files"]:
         parts = PurePosixPath(relative).parts
         if not parts or parts[0] == "/" or ".." in parts:
@@ -269,7 +268,7 @@ def verify_files(folder: Path, *, evict: bool = False) -> Verification:
     Raises:
         WeightsError: `folder` is not a bundle or is of a newer format.
     """
-    meta = read_bundle_meta(folder)
+    meta = _read_meta(folder)
     problems: list[FileProblem] = []
     size = (folder / MANIFEST).stat().st_size
     for relative, expected in meta["files"].items():
@@ -278,12 +277,27 @@ def verify_files(folder: Path, *, evict: bool = False) -> Verification:
             problems.append(FileProblem(relative, expected, None))
             continue
         size += path.stat().st_size
-        actual = sha256_file(path)
+        actual = _sha256(path)
         if actual != expected:
             problems.append(FileProblem(relative, expected, actual))
             if evict:
                 _evict(path)
     return Verification(folder=folder, files=len(meta["files"]), size=size, problems=problems)
+
+
+def _read_meta(folder: Path) -> dict[str, Any]:
+    # halftint.checkpoint imports torch, which takes seconds; most Hub failures (repository,
+    # revision or bundle.json not found, offline, network down) are reported before any bundle
+    # is read, so they need not wait for it
+    from halftint.checkpoint import read_bundle_meta
+
+    return read_bundle_meta(folder)
+
+
+def _sha256(path: Path) -> str:
+    from halftint.checkpoint import sha256_file
+
+    return sha256_file(path)
 
 
 def _verify_or_evict(folder: Path, source: HubSource) -> None:
@@ -422,7 +436,7 @@ def _entry(
     source: str, origin: str, folder: Path, refs: tuple[str, ...] = (), commit: str | None = None
 ) -> BundleEntry:
     try:
-        meta: Mapping[str, Any] = read_bundle_meta(folder)
+        meta: Mapping[str, Any] = _read_meta(folder)
     except WeightsError:
         meta = {"files": {}}
     files = [folder / MANIFEST, *(folder / relative for relative in meta["files"])]
@@ -480,7 +494,7 @@ def push_bundle(
             "publishing needs a Hugging Face token with write access: run `hf auth login` or "
             "set HF_TOKEN"
         )
-    meta = read_bundle_meta(folder)
+    meta = _read_meta(folder)
     message = commit_message or f"halftint bundle {meta.get('name')} ({meta.get('preset')} preset)"
     api = HfApi(library_name="halftint", library_version=__version__)
     try:

@@ -98,10 +98,12 @@ def download(
     For a branch or tag this asks the Hub where it points now, so it also updates a cached
     bundle whose branch has moved on (other commands reuse the cached commit without asking).
     """
-    from halftint.checkpoint import read_bundle_meta
     from halftint.hub import is_hub_source, resolve_weights
 
     folder = resolve_weights(source, cache_dir=cache_dir, offline=offline, refresh=True)
+    # imported only now: it loads torch, which a failed download need not wait for
+    from halftint.checkpoint import read_bundle_meta
+
     meta = read_bundle_meta(folder)
     if is_hub_source(source):
         size = sum((folder / relative).stat().st_size for relative in meta["files"])
