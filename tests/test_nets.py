@@ -28,12 +28,12 @@ PAPER_COUNTS = {
     "fusion": 241_795,
 }
 LITE_COUNTS = {
-    "ihn": 1_554_145,
+    "ihn": 1_543_617,
     "encoder": 337_328,
     "generator": 1_337_955,
     "discriminator": 223_370,
     "histogram": 2_111_456,
-    "fusion": 18_979,
+    "fusion": 6_035,
 }
 
 
