@@ -129,18 +129,19 @@ def test_download_once_then_no_request_then_offline(world: HubWorld, tmp_path: P
     assert any("/blobs/" in path for _, path in world.hub.requests)  # large files via the CDN
 
     world.hub.reset_requests()
-    half = tmp_path / "half"
-    converted = world.run("weights", "convert", SOURCE, str(half), "--dtype", "float16")
-    assert converted.code == 0, converted.stderr
+    info = world.run("info", "--weights", SOURCE, "--json")
+    assert info.code == 0, info.stderr
     assert world.hub.requests == []  # the cached commit is used without asking the server
-    assert_converted_to_float16(converted, half, world.bundle)
+    shown = json.loads(info.stdout)["weights"]
+    assert (Path(shown["path"]), shown["verified"], shown["preset"]) == (folder, True, "tiny")
 
+    half = tmp_path / "half"
     offline = world.run(
-        "weights", "convert", SOURCE, str(tmp_path / "bf16"), "--dtype", "bfloat16",
+        "weights", "convert", SOURCE, str(half), "--dtype", "float16",
         HF_HUB_OFFLINE="1", HF_ENDPOINT=f"http://127.0.0.1:{free_port()}",
     )  # fmt: skip
     assert offline.code == 0, offline.stderr
-    assert json.loads((tmp_path / "bf16" / "bundle.json").read_text())["dtype"] == "bfloat16"
+    assert_converted_to_float16(offline, half, world.bundle)
 
     listing = world.run("weights", "list", "--json")
     assert listing.code == 0, listing.stderr
