@@ -172,6 +172,8 @@ def save_bundle(
         tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
     )
     try:
+        # mkdtemp makes a private (0700) folder; a bundle is meant to be shared like any folder
+        staging.chmod(0o755)
         network_meta: dict[str, Any] = {}
         for key in sorted(networks, key=list(NETWORK_CLASSES).index):
             network_meta[key] = _write_network(staging / key, key, networks[key], dtype)

@@ -94,6 +94,7 @@ def test_bundle_json_describes_everything(
 ) -> None:
     folder = _save(tmp_path / "b", networks, name="faces-v1", metrics={"psnr": {"fs": 30.1}})
     meta = read_bundle_meta(folder)
+    assert folder.stat().st_mode & 0o777 == 0o755  # not the temporary folder's private mode
     assert meta["format_version"] == BUNDLE_FORMAT_VERSION
     assert (meta["name"], meta["preset"], meta["working_size"]) == ("faces-v1", "tiny", 32)
     assert meta["halftone_methods"] == ["floyd-steinberg", "clustered"]
