@@ -249,9 +249,7 @@ def fetch_hub_bundle(
     # a newer format is refused here, before the large files are downloaded
     meta = _read_meta(folder)
     for relative in meta["files"]:
-        parts = PurePosixPath(relative).parts
-        if not parts or parts[0] == "/" or ".." in parts:
-            raise WeightsError(f"{source}: bundle.json lists a path outside the bundle: {relative}")
+        _check_inside(relative, str(source))
         _download(source, relative, commit, cache_dir)
     _verify_or_evict(folder, source)
     return folder
@@ -266,12 +264,14 @@ def verify_files(folder: Path, *, evict: bool = False) -> Verification:
             that it is downloaded again next time. Never used on a user's own folder.
 
     Raises:
-        WeightsError: `folder` is not a bundle or is of a newer format.
+        WeightsError: `folder` is not a bundle, is of a newer format, or lists a path outside
+            itself.
     """
     meta = _read_meta(folder)
     problems: list[FileProblem] = []
     size = (folder / MANIFEST).stat().st_size
     for relative, expected in meta["files"].items():
+        _check_inside(relative, str(folder))
         path = folder / relative
         if not path.is_file():
             problems.append(FileProblem(relative, expected, None))
@@ -283,6 +283,13 @@ def verify_files(folder: Path, *, evict: bool = False) -> Verification:
             if evict:
                 _evict(path)
     return Verification(folder=folder, files=len(meta["files"]), size=size, problems=problems)
+
+
+def _check_inside(relative: str, where: str) -> None:
+    # bundle.json comes from elsewhere: a listed path must never reach out of the bundle folder
+    parts = PurePosixPath(relative).parts
+    if not parts or parts[0] == "/" or ".." in parts:
+        raise WeightsError(f"{where}: bundle.json lists a path outside the bundle: {relative}")
 
 
 def _read_meta(folder: Path) -> dict[str, Any]:

@@ -264,3 +264,15 @@ def test_push_checks_the_repository_name(tiny_bundle: Path, recorded_hub: Record
     with pytest.raises(UsageError, match="bad Hub source"):
         hub.push_bundle(tiny_bundle, "no-owner")
     assert recorded_hub.calls == []
+
+
+def test_verify_files_never_reaches_outside_the_bundle(tmp_path: Path, tiny_bundle: Path) -> None:
+    bundle = copy_bundle(tiny_bundle, tmp_path / "bundle")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not part of any bundle")
+    meta = json.loads((bundle / "bundle.json").read_text())
+    meta["files"]["../outside.txt"] = "0" * 64
+    (bundle / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(WeightsError, match=r"lists a path outside the bundle: \.\./outside\.txt"):
+        hub.verify_files(bundle, evict=True)
+    assert outside.read_text() == "not part of any bundle"
