@@ -1,0 +1,11 @@
+"""Inference: the networks of a weights bundle composed into one halftone-to-color pipeline.
+
+Tensors in, tensors out (files and terminals are the CLI's business). `Colorizer` is the entry
+point; `tiling`, `noise`, `memory` and `device` are its parts, and `sheets` lays results out as
+grids.
+"""
+
+from halftint.pipeline.colorizer import Colorizer
+from halftint.pipeline.device import PRECISIONS, resolve_device, resolve_precision
+
+__all__ = ["PRECISIONS", "Colorizer", "resolve_device", "resolve_precision"]

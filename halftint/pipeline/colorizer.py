@@ -1,0 +1,392 @@
+"""The Colorizer: a weights bundle composed into the inverse halftone colorization pipeline.
+
+SPEC §1, for one halftone `Ih` of any size:
+
+1. `Ĩbw = IHN(Ih)` at full resolution, tiled when large (see `tiling`), clamped to [0, 1].
+2. The colorization part runs at the working resolution (short side = the bundle's working
+   size; only ever shrunk, never stretched; the networks pad odd sides themselves):
+   - forward cascade: `A = G(Ĩbw', edges(Ĩbw'), z)` on the downsized gray image `Ĩbw'`;
+   - reverse cascade: the halftone `Ih'` is re-made from `Ĩbw'` with the training halftoner
+     (so G sees the kind of halftone it was trained on, whatever the scan's screen), then
+     `Ch = G(Ih', edges(Ih'), z)` and `B = IHN(Ch)`, one channel at a time (a batch of 3n);
+   - `Ĩ' = clamp(F(A, B), 0, 1)`.
+3. `Ĩ'` is upsampled to the input size; with `keep_luma` its chroma is put on the full-resolution
+   `Ĩbw` (`color.recombine_luminance`), so the output keeps every detail of the scan.
+
+Color codes: reference mode uses E's mean (deterministic); random mode draws z ~ N(0, I) from a
+seeded generator, sample by sample, so sample i is the same whatever n; reconstruction mode is
+reference mode with the ground truth as the reference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from typing import TypeVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from halftint.checkpoint import REQUIRED_NETWORKS, Bundle
+from halftint.color import recombine_luminance
+from halftint.edges import canny_edges
+from halftint.errors import HalftintError
+from halftint.halftone import dither
+from halftint.nets import ColorizationNet, FusionNet, InverseHalftoneNet, ReferenceEncoder
+from halftint.pipeline.device import (
+    Precision,
+    autocast,
+    available_memory,
+    resolve_device,
+    resolve_precision,
+)
+from halftint.pipeline.memory import ihn_bytes_per_pixel
+from halftint.pipeline.noise import positional_noise
+from halftint.pipeline.tiling import ProgressCallback, run_tiled
+
+DEFAULT_HALFTONE_METHOD = "floyd-steinberg"
+# Tiles overlap by at least this many pixels (rounded up to the U-Net's 2**depth): six periods
+# of the coarsest screens in the training mixture (10 px), twenty of the finest.
+MIN_OVERLAP = 64
+MAX_TILE = 4096
+# On the CPU, larger tiles barely run faster (the overlap is already a small share) but cost
+# RAM; this cap keeps a 600 dpi A4 scan under 3 GB with the lite networks.
+CPU_TILE_BUDGET = 1536 * 2**20
+# Share of the free memory (GPU) or available RAM (CPU) that one tile may use.
+MEMORY_SHARE = 0.5
+# The working image's long side is at most this many working sizes (very wide panoramas are
+# shrunk further rather than run at a huge size).
+MAX_WORKING_ASPECT = 4
+# Rows of the full-size output recombined at a time, in pixels per strip: bounds temporaries.
+STRIP_PIXELS = 1 << 22
+INTERPOLATION_CORNERS = (2, 4)
+
+
+class Colorizer:
+    """Inverse halftone colorization with the networks of one weights bundle.
+
+    Tensors in, tensors out: halftones are `(B, 1, H, W)` float in [0, 1] (0 ink, 1 paper),
+    references `(B, 3, H, W)` RGB in [0, 1]; results are float32 on the input's device. The
+    networks run on `device` in `precision`; the same inputs, seed and device give the same
+    output exactly.
+
+    Attributes:
+        device: where the networks run.
+        precision: the resolved precision (never "auto").
+        working_size: the short side the colorization part runs at.
+        halftone_method: the halftoner the reverse cascade re-makes its input with.
+        z_dim: size of a color code.
+        tile_size: the largest IHN tile side; chosen from free memory at each call when None;
+            set (halved) when a CUDA device runs out of memory.
+        overlap: the least overlap of IHN tiles, a multiple of `alignment`.
+        alignment: the IHN U-Net's `2**depth`; tile origins are multiples of it.
+        ihn_bytes_per_pixel: IHN's estimated peak memory per pixel (see `memory`).
+    """
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        *,
+        device: str | torch.device = "auto",
+        precision: str = "auto",
+        tile_size: int | None = None,
+    ) -> None:
+        missing = [name for name in REQUIRED_NETWORKS if name not in bundle.networks]
+        if missing:
+            raise ValueError(f"the bundle lacks the networks {', '.join(missing)}")
+        self.device = resolve_device(device) if isinstance(device, str) else torch.device(device)
+        self.precision: Precision = resolve_precision(precision, self.device)
+        for network in bundle.networks.values():
+            network.to(self.device).to(memory_format=self.precision.memory_format()).eval()
+        self.ihn = _network(bundle, "ihn", InverseHalftoneNet)
+        self.encoder = _network(bundle, "encoder", ReferenceEncoder)
+        self.generator = _network(bundle, "generator", ColorizationNet)
+        self.fusion = _network(bundle, "fusion", FusionNet)
+        self.working_size = bundle.working_size
+        methods = bundle.meta.get("halftone_methods") or [DEFAULT_HALFTONE_METHOD]
+        self.halftone_method = str(methods[0])
+        self.z_dim = self.encoder.config.z_dim
+        self.alignment = 2**self.ihn.config.depth
+        self.overlap = math.ceil(MIN_OVERLAP / self.alignment) * self.alignment
+        self.tile_size = tile_size
+        self.ihn_bytes_per_pixel = ihn_bytes_per_pixel(self.ihn.config)
+
+    # --- public API -------------------------------------------------------------------------
+
+    def descreen(
+        self, halftone: torch.Tensor, *, progress: ProgressCallback | None = None
+    ) -> torch.Tensor:
+        """IHN at full resolution: `(B, 1, H, W)` halftone -> `(B, 1, H, W)` gray in [0, 1].
+
+        Large images run in overlapping tiles; `progress(done, total)` is called per tile.
+        """
+        _check(halftone, "halftone", 1)
+        image = halftone.float()
+        while True:
+            tile = self._tile_side(image.shape[0])
+            try:
+                gray = run_tiled(
+                    self._descreen_tile,
+                    image,
+                    tile=tile,
+                    overlap=self.overlap,
+                    alignment=self.alignment,
+                    progress=progress,
+                )
+                return gray.clamp_(0.0, 1.0)
+            except torch.OutOfMemoryError:
+                if self.device.type != "cuda" or tile <= 2 * self.overlap:
+                    raise HalftintError(
+                        f"out of memory on {self.device} even with {tile}-pixel tiles; "
+                        "try --device cpu"
+                    ) from None
+                torch.cuda.empty_cache()
+                self.tile_size = max(2 * self.overlap, tile // 2)
+
+    def encode(self, reference: torch.Tensor) -> torch.Tensor:
+        """E's mean color code: `(B, 3, H, W)` RGB in [0, 1], any size -> `(B, z_dim)`."""
+        _check(reference, "reference", 3)
+        with self._inference(self.precision.colorize):
+            mean, _logvar = self.encoder(self._to_device(reference))
+        return mean.float().to(reference.device)
+
+    def sample_codes(self, n: int, seed: int | None = None) -> torch.Tensor:
+        """`(n, z_dim)` codes drawn from N(0, I), one after another from one seeded generator.
+
+        Sample i depends only on the seed, not on n. With no seed, a fresh one is drawn.
+        """
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
+        generator = torch.Generator()
+        if seed is None:
+            generator.seed()
+        else:
+            generator.manual_seed(seed)
+        return torch.stack([torch.randn(self.z_dim, generator=generator) for _ in range(n)])
+
+    def colorize(
+        self,
+        halftone: torch.Tensor,
+        *,
+        reference: torch.Tensor | None = None,
+        z: torch.Tensor | None = None,
+        seed: int | None = None,
+        n: int = 1,
+        keep_luma: bool = True,
+        progress: ProgressCallback | None = None,
+    ) -> torch.Tensor:
+        """Colorize one halftone: `(1, 1, H, W)` -> `(n, 3, H, W)` RGB in [0, 1].
+
+        Give at most one of `reference` (a `(1, 3, h, w)` RGB image; one output), `z` (a
+        `(k, z_dim)` batch of codes; k outputs); with neither, n codes are drawn from `seed`.
+        `keep_luma` puts the colors on the full-resolution descreened gray (else the working-
+        resolution RGB is upsampled as it is).
+        """
+        _check(halftone, "halftone", 1, batch=1)
+        if reference is not None and z is not None:
+            raise ValueError("give either reference or z, not both")
+        if reference is not None:
+            _check(reference, "reference", 3, batch=1)
+            codes = self.encode(reference)
+        elif z is not None:
+            if z.dim() != 2 or z.shape[1] != self.z_dim:
+                raise ValueError(f"z must be (k, {self.z_dim}), got shape {tuple(z.shape)}")
+            codes = z.float()
+        else:
+            codes = self.sample_codes(n, seed)
+        gray = self.descreen(halftone, progress=progress)
+        return self.colorize_gray(gray, codes, keep_luma=keep_luma)
+
+    def interpolate(
+        self,
+        halftone: torch.Tensor,
+        *,
+        corners: int = 4,
+        steps: int = 5,
+        seed: int | None = None,
+        keep_luma: bool = True,
+        progress: ProgressCallback | None = None,
+    ) -> torch.Tensor:
+        """Colorizations along a bilinear sweep of the latent space (supplementary §4).
+
+        `corners` codes are drawn from `seed`; with 4 corners the result is a steps x steps grid
+        in row-major order, `(steps * steps, 3, H, W)`, the corners' own colorizations at the
+        grid's corners; with 2, a line of `steps` images between the two codes.
+        """
+        codes = self.interpolation_codes(corners=corners, steps=steps, seed=seed)
+        gray = self.descreen(halftone, progress=progress)
+        return self.colorize_gray(gray, codes, keep_luma=keep_luma)
+
+    def interpolation_codes(
+        self, *, corners: int = 4, steps: int = 5, seed: int | None = None
+    ) -> torch.Tensor:
+        """The codes `interpolate` uses: `(steps**2, z_dim)` (4 corners) or `(steps, z_dim)` (2)."""
+        if corners not in INTERPOLATION_CORNERS:
+            raise ValueError(f"corners must be 2 or 4, got {corners}")
+        if steps < 2:
+            raise ValueError(f"steps must be at least 2, got {steps}")
+        ends = self.sample_codes(corners, seed)
+        weights = torch.linspace(0.0, 1.0, steps).unsqueeze(1)
+        if corners == 2:
+            return (1 - weights) * ends[0] + weights * ends[1]
+        top = (1 - weights) * ends[0] + weights * ends[1]
+        bottom = (1 - weights) * ends[2] + weights * ends[3]
+        grid = (1 - weights).unsqueeze(2) * top.unsqueeze(0) + weights.unsqueeze(
+            2
+        ) * bottom.unsqueeze(0)
+        return grid.reshape(steps * steps, self.z_dim)
+
+    def colorize_gray(
+        self, gray: torch.Tensor, z: torch.Tensor, *, keep_luma: bool = True
+    ) -> torch.Tensor:
+        """Steps 2-4 on an already descreened gray image: `(1, 1, H, W)` -> `(k, 3, H, W)`.
+
+        Args:
+            gray: `(1, 1, H, W)` descreened gray in [0, 1] (as `descreen` returns it).
+            z: `(k, z_dim)` color codes; one output per code.
+            keep_luma: recombine the colors with `gray` at full resolution.
+        """
+        _check(gray, "gray", 1, batch=1)
+        gray = gray.float().clamp(0.0, 1.0)
+        small_gray = self._to_working(gray).to(self.device)
+        small_halftone = self._rehalftone(small_gray)
+        small_colors = [
+            self._colorize_small(small_gray, small_halftone, codes.to(self.device))
+            for codes in z.float().split(self._codes_per_chunk(small_gray))
+        ]
+        colors = torch.cat(small_colors).to(gray.device)
+        return self._to_full(colors, gray, keep_luma=keep_luma)
+
+    # --- the parts ----------------------------------------------------------------------------
+
+    def _descreen_tile(self, tile: torch.Tensor, top: int, left: int) -> torch.Tensor:
+        batch, _, height, width = tile.shape
+        noise = None
+        if self.ihn.config.use_noise:
+            noise = positional_noise(self.ihn, top, left, height, width)
+            noise = self._to_device(noise.expand(batch, -1, -1, -1))
+        with self._inference(self.precision.descreen):
+            gray = self.ihn(self._to_device(tile), noise)
+        return gray.float().to(tile.device)
+
+    def _to_working(self, gray: torch.Tensor) -> torch.Tensor:
+        """Shrink (never stretch) so the short side is the working size, keeping the aspect."""
+        height, width = gray.shape[-2:]
+        scale = min(
+            1.0,
+            self.working_size / min(height, width),
+            MAX_WORKING_ASPECT * self.working_size / max(height, width),
+        )
+        if scale == 1.0:
+            return gray
+        size = (max(1, round(height * scale)), max(1, round(width * scale)))
+        small = F.interpolate(gray, size=size, mode="bilinear", antialias=True, align_corners=False)
+        return small.clamp_(0.0, 1.0)
+
+    def _rehalftone(self, small_gray: torch.Tensor) -> torch.Tensor:
+        # seeded, so that stochastic halftoners (random, blue noise) are deterministic too
+        halftone = dither(small_gray.cpu(), method=self.halftone_method, seed=0)
+        return halftone.to(self.device)
+
+    def _colorize_small(
+        self, gray: torch.Tensor, halftone: torch.Tensor, z: torch.Tensor
+    ) -> torch.Tensor:
+        """Both cascades and F at working resolution for k codes: -> `(k, 3, h, w)` in [0, 1]."""
+        count = z.shape[0]
+        _, _, height, width = gray.shape
+        gray_edges = canny_edges(gray)
+        halftone_edges = canny_edges(halftone)
+        grays = self._to_device(gray.expand(count, -1, -1, -1))
+        halftones = self._to_device(halftone.expand(count, -1, -1, -1))
+        noise = None
+        if self.ihn.config.use_noise:
+            noise = positional_noise(self.ihn, 0, 0, height, width).expand(3 * count, -1, -1, -1)
+            noise = self._to_device(noise)
+        with self._inference(self.precision.colorize):
+            forward = self.generator(grays, self._to_device(gray_edges.expand_as(grays)), z)
+            color_halftone = self.generator(
+                halftones, self._to_device(halftone_edges.expand_as(halftones)), z
+            )
+            per_channel = color_halftone.reshape(3 * count, 1, height, width)
+            reverse = self.ihn(self._to_device(per_channel), noise)
+            fused = self.fusion(forward, reverse.reshape(count, 3, height, width))
+        return fused.float().clamp_(0.0, 1.0)
+
+    def _to_full(
+        self, colors: torch.Tensor, gray: torch.Tensor, *, keep_luma: bool
+    ) -> torch.Tensor:
+        """Upsample `(k, 3, h, w)` colors to the size of `gray` and, optionally, take its luma."""
+        height, width = gray.shape[-2:]
+        if colors.shape[-2:] == (height, width):
+            full = colors.contiguous().clone()
+        else:
+            full = F.interpolate(colors, size=(height, width), mode="bilinear", align_corners=False)
+        if not keep_luma:
+            return full.clamp_(0.0, 1.0)
+        count = full.shape[0]
+        rows = max(1, STRIP_PIXELS // (width * count))
+        for top in range(0, height, rows):
+            strip = full[..., top : top + rows, :]
+            luma = gray[..., top : top + rows, :].expand(count, -1, -1, -1)
+            strip.copy_(recombine_luminance(strip, luma))
+        return full
+
+    # --- memory, device, precision --------------------------------------------------------------
+
+    def _tile_side(self, batch: int) -> int:
+        """The IHN tile side: as set, or the largest aligned square the memory budget allows."""
+        if self.tile_size is not None:
+            return self.tile_size
+        side = math.isqrt(int(self._memory_budget() / (self.ihn_bytes_per_pixel * batch)))
+        side -= side % self.alignment
+        return max(2 * self.overlap, min(MAX_TILE, side))
+
+    def _codes_per_chunk(self, small_gray: torch.Tensor) -> int:
+        """How many codes run at once: the reverse cascade's IHN sees 3 images per code."""
+        pixels = small_gray.shape[-2] * small_gray.shape[-1]
+        return max(1, int(self._memory_budget() // (3 * pixels * self.ihn_bytes_per_pixel)))
+
+    def _memory_budget(self) -> float:
+        """Bytes one IHN call may use: a share of what is free, capped on the CPU."""
+        budget = MEMORY_SHARE * available_memory(self.device)
+        return min(budget, CPU_TILE_BUDGET) if self.device.type == "cpu" else budget
+
+    def _to_device(self, tensor: torch.Tensor) -> torch.Tensor:
+        return tensor.to(device=self.device, dtype=torch.float32).contiguous(
+            memory_format=self.precision.memory_format()
+        )
+
+    @contextlib.contextmanager
+    def _inference(self, dtype: torch.dtype | None) -> Iterator[None]:
+        """No gradients, and autocast to `dtype` (a stage's precision) when not None."""
+        with torch.no_grad(), autocast(self.device, dtype):
+            yield
+
+
+NetworkType = TypeVar("NetworkType", bound=nn.Module)
+
+
+def _network(bundle: Bundle, name: str, kind: type[NetworkType]) -> NetworkType:
+    network = bundle.networks[name]
+    if not isinstance(network, kind):
+        raise ValueError(
+            f"the bundle's {name} is a {type(network).__name__}, not a {kind.__name__}"
+        )
+    return network
+
+
+def _check(tensor: torch.Tensor, name: str, channels: int, *, batch: int | None = None) -> None:
+    batch_text = "B" if batch is None else str(batch)
+    ok = (
+        isinstance(tensor, torch.Tensor)
+        and tensor.dim() == 4
+        and tensor.shape[1] == channels
+        and (batch is None or tensor.shape[0] == batch)
+        and tensor.shape[-1] > 0
+        and tensor.shape[-2] > 0
+    )
+    if not ok:
+        shape = tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
+        raise ValueError(f"{name} must be a ({batch_text}, {channels}, H, W) tensor, got {shape}")

@@ -1,0 +1,146 @@
+"""Where and in what precision the networks run: device names, autocast, memory for tiles.
+
+Precision "auto" was decided by measurement (benchmarks/colorize.py; AMD EPYC with AVX-512
+BF16, one thread, randomly initialised networks, 256x256 halftone, random mode, CPU seconds):
+
+| preset | fp32 | fp32 channels_last | bf16 channels_last | fp32 descreen + bf16 colorization |
+|--------|------|--------------------|--------------------|-----------------------------------|
+| paper  | 10.0 | 6.5                | 3.8                | 4.3                               |
+| lite   | 0.24 | 0.18               | 0.11               | 0.15                              |
+
+Max abs difference from fp32 on the final 8-bit image: 5 (paper) and 6 (lite) levels with bf16
+everywhere, of which 3 levels are already in the descreened gray; with bf16 in the
+colorization part only, 1 level. IHN at full resolution makes the output's luminance (all of its
+detail), so "auto" keeps it in fp32 and runs the colorization part (E, G, the reverse cascade's
+IHN and F, at working resolution, where only chroma survives) in bf16: close to bf16's speed
+on small images, within one 8-bit level of fp32. CPUs without native bf16 (AVX512-BF16 or AMX)
+would emulate it, so "auto" is plain fp32 there. channels_last was faster in every case
+(1.3-1.6x in fp32, results equal to fp32 within one level), so it is always used.
+
+On CUDA, "auto" is bf16 autocast everywhere where the device supports it, fp16 otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+
+import torch
+
+from halftint.errors import UsageError
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+_AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class Precision:
+    """The numeric precision of the two stages of the pipeline (None means plain float32).
+
+    Attributes:
+        name: for messages: "fp32", "bf16", "fp16" or "fp32 descreen + bf16 colorization".
+        descreen: autocast dtype of IHN at full resolution (`Colorizer.descreen`).
+        colorize: autocast dtype of the colorization part at working resolution.
+        channels_last: weights and inputs in channels-last memory format.
+    """
+
+    name: str
+    descreen: torch.dtype | None
+    colorize: torch.dtype | None
+    channels_last: bool = True
+
+    @classmethod
+    def uniform(cls, name: str) -> Precision:
+        """The same precision ("fp32", "bf16" or "fp16") for both stages."""
+        dtype = _AUTOCAST_DTYPES[name]
+        return cls(name=name, descreen=dtype, colorize=dtype)
+
+    def memory_format(self) -> torch.memory_format:
+        """The memory format for weights and inputs."""
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
+
+def autocast(
+    device: torch.device, dtype: torch.dtype | None
+) -> contextlib.AbstractContextManager[object]:
+    """A context running the networks' layers in `dtype` on `device` (float32 for None)."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when this CPU computes bf16 in hardware (AVX512-BF16 or AMX-BF16)."""
+    # get_capabilities is public from torch 2.5; older versions simply get fp32
+    capabilities: dict[str, object] = getattr(torch.cpu, "get_capabilities", dict)()
+    return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
+
+
+def resolve_device(name: str) -> torch.device:
+    """Turn "auto", "cpu", "cuda" or "cuda:N" into a device that exists here.
+
+    "auto" prefers CUDA when a device is present.
+
+    Raises:
+        UsageError: the name is not one of those, or names a CUDA device that is not present.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or name.startswith("cuda:"):
+        index_text = name.partition(":")[2]
+        if index_text and not index_text.isdigit():
+            raise UsageError(f"device {name!r}: the CUDA index must be a number, as in cuda:0")
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise UsageError(f"device {name!r}: no CUDA device is available; use --device cpu")
+        index = int(index_text) if index_text else torch.cuda.current_device()
+        if index >= count:
+            raise UsageError(
+                f"device {name!r}: only {count} CUDA device(s) here (cuda:0 .. cuda:{count - 1})"
+            )
+        return torch.device("cuda", index)
+    raise UsageError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N")
+
+
+def resolve_precision(name: str, device: torch.device) -> Precision:
+    """Turn a precision name (one of `PRECISIONS`) into what runs on `device`.
+
+    Raises:
+        UsageError: unknown name, or a half precision this device cannot run.
+    """
+    if name not in PRECISIONS:
+        raise UsageError(f"unknown precision {name!r}: use one of {', '.join(PRECISIONS)}")
+    cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    if name == "auto":
+        if device.type == "cuda":
+            return Precision.uniform("bf16" if cuda_bf16 else "fp16")
+        if cpu_has_native_bf16():
+            return Precision("fp32 descreen + bf16 colorization", None, torch.bfloat16)
+        return Precision.uniform("fp32")
+    if name == "bf16" and device.type == "cuda" and not cuda_bf16:
+        raise UsageError(f"{device} does not support bf16; use --precision fp16 or fp32")
+    return Precision.uniform(name)
+
+
+def available_memory(device: torch.device) -> int:
+    """Bytes that a computation on `device` may use now (free GPU memory, or available RAM)."""
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    with contextlib.suppress(OSError, ValueError):
+        return _linux_available_ram()
+    # no /proc (macOS, Windows): assume the free pages the OS reports, else a modest 4 GiB
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    return 4 * 2**30
+
+
+def _linux_available_ram() -> int:
+    with open("/proc/meminfo", encoding="ascii") as meminfo:  # noqa: PTH123
+        for line in meminfo:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    raise ValueError("no MemAvailable in /proc/meminfo")

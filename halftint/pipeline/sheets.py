@@ -1,0 +1,68 @@
+"""Lay results out as one image: a contact sheet per input, or the latent interpolation grid.
+
+Cells are shrunk (never enlarged, aspect kept) so their long side is at most `CELL_LONG_SIDE`:
+a sheet of seven 6000-pixel scans side by side would be too large to view or even to write.
+Cells are separated by a white gap.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+CELL_LONG_SIDE = 1024
+GAP = 8
+
+
+def contact_sheet(halftone: torch.Tensor, gray: torch.Tensor, colors: torch.Tensor) -> torch.Tensor:
+    """One row: the halftone, its descreened gray, then each colorization.
+
+    Args:
+        halftone: `(1, 1, H, W)` in [0, 1].
+        gray: `(1, 1, H, W)` in [0, 1].
+        colors: `(n, 3, H, W)` RGB in [0, 1].
+
+    Returns:
+        `(3, H', W')` RGB in [0, 1] on the device of `colors`.
+    """
+    size = tuple(colors.shape[-2:])
+    for name, image in (("halftone", halftone), ("gray", gray)):
+        if tuple(image.shape) != (1, 1, *size):
+            raise ValueError(
+                f"{name} must be (1, 1, {size[0]}, {size[1]}), got {tuple(image.shape)}"
+            )
+    cells = torch.cat(
+        [halftone.to(colors).expand(-1, 3, -1, -1), gray.to(colors).expand(-1, 3, -1, -1), colors]
+    )
+    return grid(cells, columns=cells.shape[0])
+
+
+def grid(cells: torch.Tensor, columns: int) -> torch.Tensor:
+    """`(N, 3, H, W)` images -> `(3, H', W')`, filled row by row, `columns` per row."""
+    if cells.dim() != 4 or cells.shape[1] != 3 or cells.shape[0] == 0:
+        raise ValueError(
+            f"cells must be a (N, 3, H, W) tensor with N >= 1, got {tuple(cells.shape)}"
+        )
+    if columns < 1:
+        raise ValueError(f"columns must be at least 1, got {columns}")
+    cells = _shrink(cells.float())
+    count, _, height, width = cells.shape
+    rows = -(-count // columns)
+    sheet = cells.new_ones(
+        3, rows * height + (rows - 1) * GAP, columns * width + (columns - 1) * GAP
+    )
+    for index in range(count):
+        top = (index // columns) * (height + GAP)
+        left = (index % columns) * (width + GAP)
+        sheet[:, top : top + height, left : left + width] = cells[index]
+    return sheet
+
+
+def _shrink(cells: torch.Tensor) -> torch.Tensor:
+    height, width = cells.shape[-2:]
+    scale = CELL_LONG_SIDE / max(height, width)
+    if scale >= 1.0:
+        return cells
+    size = (max(1, round(height * scale)), max(1, round(width * scale)))
+    shrunk = F.interpolate(cells, size=size, mode="bilinear", antialias=True, align_corners=False)
+    return shrunk.clamp_(0.0, 1.0)
