@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from halftint.errors import UsageError
-from halftint.evaluate.loop import SHEET_GAP, contact_sheet, evaluate
+from halftint.evaluate.loop import SHEET_GAP, contact_sheet, evaluate, random_codes
 from halftint.evaluate.measures import (
     CHROMA_BIN_WIDTH,
     CHROMA_BINS,
@@ -211,11 +211,15 @@ def test_method_apply_is_binary_seeded_and_keeps_tone() -> None:
 # --- the evaluation loop --------------------------------------------------------------------
 
 
-class OracleColorizer:
-    """Knows every photo: descreens to the gray truth and colorizes with the reference's own
-    colors; random samples are the gray truth tinted by a color drawn from the seed."""
+Z_DIM = 8
+# the oracle's encoder marks a photo's code with this offset plus its index: random codes from
+# N(0, I) never come near it
+PHOTO_CODE = 1000.0
 
-    device = torch.device("cpu")
+
+class OracleColorizer:
+    """Knows every photo: descreens to the gray truth and colorizes a photo's code with that
+    photo's own colors; a random code tints the gray truth by its first three values."""
 
     def __init__(self, photos: list[np.ndarray], methods: list[HalftoneMethod], seed: int) -> None:
         self.photos = photos
@@ -225,41 +229,43 @@ class OracleColorizer:
                 halftone = method.apply(luma(photo), seed + index)
                 self.by_halftone[halftone.tobytes()] = index
 
-    def _index(self, halftone: torch.Tensor) -> int:
-        assert halftone.shape[:2] == (1, 1) and halftone.dtype == torch.float32
-        return self.by_halftone[halftone[0, 0].numpy().tobytes()]
+    def _gray(self, halftone: torch.Tensor) -> torch.Tensor:
+        """The gray truth `(1, H, W)` of one `(1, H, W)` halftone."""
+        assert halftone.shape[0] == 1 and halftone.dtype == torch.float32
+        index = self.by_halftone[halftone[0].numpy().tobytes()]
+        return torch.from_numpy(luma(self.photos[index]))[None]
 
     def descreen(self, halftone: torch.Tensor) -> torch.Tensor:
-        gray = luma(self.photos[self._index(halftone)])
-        return torch.from_numpy(gray)[None, None]
+        return torch.stack([self._gray(one) for one in halftone])
 
-    def colorize(
-        self,
-        halftone: torch.Tensor,
-        *,
-        reference: torch.Tensor | None = None,
-        seed: int | None = None,
-        n: int = 1,
-    ) -> torch.Tensor:
-        if reference is not None:
-            return reference.repeat(n, 1, 1, 1)
-        gray = torch.from_numpy(luma(self.photos[self._index(halftone)]))
-        tints = torch.from_numpy(np.random.default_rng(seed).uniform(-0.3, 0.3, (n, 3, 1, 1)))
-        return (gray[None, None] + tints.float()).clamp(0.0, 1.0)
+    def encode(self, reference: torch.Tensor) -> torch.Tensor:
+        assert reference.shape[1] == 3
+        codes = torch.zeros(reference.shape[0], Z_DIM)
+        for row, image in enumerate(reference.permute(0, 2, 3, 1).numpy()):
+            index = next(i for i, photo in enumerate(self.photos) if np.array_equal(photo, image))
+            codes[row, 0] = PHOTO_CODE + index
+        return codes
+
+    def colorize(self, halftone: torch.Tensor, *, z: torch.Tensor | None = None) -> torch.Tensor:
+        assert halftone.shape[0] == 1 and z is not None and z.shape[1] == Z_DIM
+        gray = self._gray(halftone[0])
+        outputs = []
+        for code in z:
+            if code[0] >= PHOTO_CODE:
+                photo = self.photos[int(code[0] - PHOTO_CODE)]
+                outputs.append(torch.from_numpy(photo).permute(2, 0, 1))
+            else:
+                outputs.append((gray + 0.3 * torch.tanh(code[:3, None, None])).clamp(0.0, 1.0))
+        return torch.stack(outputs)
 
 
 class CollapsedColorizer(OracleColorizer):
-    """Ignores the random code: every sample is the same image."""
+    """Ignores random codes: every random sample is the same image."""
 
-    def colorize(
-        self,
-        halftone: torch.Tensor,
-        *,
-        reference: torch.Tensor | None = None,
-        seed: int | None = None,
-        n: int = 1,
-    ) -> torch.Tensor:
-        return super().colorize(halftone, reference=reference, seed=0, n=1).repeat(n, 1, 1, 1)
+    def colorize(self, halftone: torch.Tensor, *, z: torch.Tensor | None = None) -> torch.Tensor:
+        assert z is not None
+        fixed = torch.where(z[:, :1] >= PHOTO_CODE, z, torch.full_like(z, 0.5))
+        return super().colorize(halftone, z=fixed)
 
 
 def test_oracle_scores_are_perfect_and_meet_every_target() -> None:
@@ -297,8 +303,9 @@ def test_oracle_scores_are_perfect_and_meet_every_target() -> None:
     }
     assert all(target.met for target in evaluation.targets.values())
     assert evaluation.targets["delta_e_ratio"].value == 0.0
-    # one step per photo per method, then one per photo for colorization
-    assert steps == [(done, 9) for done in range(1, 10)]
+    # a step per photo per method (three photos descreen as one batch), then one per photo for
+    # colorization
+    assert steps == [(3, 9), (6, 9), (7, 9), (8, 9), (9, 9)]
 
 
 def test_collapsed_model_has_zero_diversity_and_misses_that_target() -> None:
@@ -382,10 +389,21 @@ def test_pairwise_diversity_matches_a_direct_computation() -> None:
     expected = []
     for index in range(2):
         halftone = HalftoneMethod("floyd-steinberg").apply(luma(photos[index]), 3 + index)
-        samples = colorizer.colorize(torch.from_numpy(halftone)[None, None], seed=3 + index, n=3)
+        codes = random_codes(3, Z_DIM, seed=3 + index)
+        samples = colorizer.colorize(torch.from_numpy(halftone)[None, None], z=codes)
         images = samples.permute(0, 2, 3, 1).numpy()
         expected.append(np.mean([delta_e(a, b) for a, b in itertools.combinations(images, 2)]))
     assert evaluation.colorization.diversity_delta_e == pytest.approx(float(np.mean(expected)))
+
+
+def test_random_codes_are_seeded_standard_normal() -> None:
+    codes = random_codes(2000, Z_DIM, seed=11)
+    assert codes.shape == (2000, Z_DIM)
+    assert torch.equal(codes, random_codes(2000, Z_DIM, seed=11))
+    assert not torch.equal(codes, random_codes(2000, Z_DIM, seed=12))
+    assert abs(codes.mean().item()) < 0.05 and abs(codes.std().item() - 1.0) < 0.05
+    # the first codes do not depend on how many are drawn
+    assert torch.equal(random_codes(3, Z_DIM, seed=11), codes[:3])
 
 
 # --- halftint eval, end to end --------------------------------------------------------------

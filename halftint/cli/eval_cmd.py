@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import typer
 from rich.console import Console
@@ -147,8 +147,9 @@ def eval_command(  # noqa: PLR0917  (Typer maps every option to a parameter)
         "seed": seed,
         **evaluation.as_dict(),
     }
-    table_console = console if as_json else Console(file=sys.stdout, highlight=False)
-    _print_tables(table_console, evaluation, results["weights"])
+    _print_tables(
+        _table_console(sys.stderr if as_json else sys.stdout), evaluation, results["weights"]
+    )
     if as_json:
         typer.echo(json.dumps(results, indent=2))
     report.print_summary(verbose=False)
@@ -176,6 +177,14 @@ def _read_photos(
     return kept, photos
 
 
+def _table_console(stream: TextIO) -> Console:
+    table_console = Console(file=stream, highlight=False)
+    if not table_console.is_terminal:
+        # rich assumes 80 columns off a terminal, too narrow for the method labels
+        table_console.width = max(table_console.width, TABLE_WIDTH)
+    return table_console
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
@@ -190,8 +199,6 @@ def _progress() -> Progress:
 def _print_tables(target: Console, evaluation: Evaluation, weights: dict[str, Any]) -> None:
     """The results as three tables: descreening, colorization, targets."""
     colorization = evaluation.colorization
-    # rich assumes 80 columns off a terminal, too narrow for the method labels
-    width = None if target.is_terminal else max(target.width, TABLE_WIDTH)
     target.print(
         f"weights {weights['name']} (preset {weights['preset']}), {evaluation.images} photos "
         f"at {evaluation.size}×{evaluation.size}",
@@ -211,7 +218,7 @@ def _print_tables(target: Console, evaluation: Evaluation, weights: dict[str, An
             f"{scores.gaussian_sigma:.1f}",
             f"{scores.psnr - scores.gaussian_psnr:+.2f}",
         )
-    target.print(descreen, width=width)
+    target.print(descreen)
 
     color = Table(title=f"Colorization on {colorization.halftone} halftones")
     for column in ("measure", "model", "no-color baseline"):
@@ -230,7 +237,7 @@ def _print_tables(target: Console, evaluation: Evaluation, weights: dict[str, An
         f"{colorization.colorfulness:.1f} / {colorization.random_colorfulness:.1f}",
         f"truth {colorization.truth_colorfulness:.1f}",
     )
-    target.print(color, width=width)
+    target.print(color)
 
     targets = Table(title="Targets")
     for column in ("target", "value", "goal", "met"):
@@ -239,4 +246,4 @@ def _print_tables(target: Console, evaluation: Evaluation, weights: dict[str, An
         value = "n/a" if goal.value is None else f"{goal.value:.3g}"
         rule = "≥" if goal.at_least else "≤"
         targets.add_row(name, value, f"{rule} {goal.goal:g}", "yes" if goal.met else "no")
-    target.print(targets, width=width)
+    target.print(targets)
