@@ -21,7 +21,7 @@ from halftint.cli.common import (
     output_exists,
     run_batch,
 )
-from halftint.errors import InputError, UsageError
+from halftint.errors import HalftintError, InputError, UsageError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -45,8 +45,6 @@ METHODS_HELP = (
     "atkinson."
 )
 SHEET_SUFFIX = ".eval.png"
-# reference fidelity pairs each photo with another one
-MIN_PHOTOS = 2
 TABLE_WIDTH = 110
 
 
@@ -84,6 +82,7 @@ def eval_command(  # noqa: PLR0917  (Typer maps every option to a parameter)
     """`halftint eval` (help text in EVAL_HELP)."""
     # everything that can be a usage error is checked before torch is imported (seconds)
     from halftint.evaluate.methods import DEFAULT_METHODS, parse_methods
+    from halftint.evaluate.results import MIN_PHOTOS
 
     if not data.is_dir():
         raise UsageError(f"--data {data} is not a folder (give a folder of color photos)")
@@ -94,6 +93,8 @@ def eval_command(  # noqa: PLR0917  (Typer maps every option to a parameter)
             "(reference fidelity pairs each photo with another)"
         )
     method_list = parse_methods(DEFAULT_METHODS if methods is None else methods)
+    if out is not None and out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; give a folder for the contact sheets")
 
     from halftint.checkpoint import load_bundle
     from halftint.evaluate.loop import evaluate
@@ -112,18 +113,20 @@ def eval_command(  # noqa: PLR0917  (Typer maps every option to a parameter)
             f"only {len(photos)} of {len(inputs.items)} photos in {data} could be read; "
             f"eval needs at least {MIN_PHOTOS}"
         )
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
 
     def save_sheet(index: int, sheet: np.ndarray) -> None:
         from halftint.io import write_image
 
         assert out is not None
-        destination = out / items[index].relative.with_name(
-            items[index].relative.stem + SHEET_SUFFIX
-        )
-        if not output_exists(destination, overwrite, report):
+        relative = items[index].relative
+        destination = out / relative.with_name(relative.stem + SHEET_SUFFIX)
+        if output_exists(destination, overwrite, report):
+            return
+        try:
             write_image(sheet, destination, overwrite=overwrite)
+        except HalftintError as error:
+            # a sheet that cannot be written (disk full, no permission) must not stop the run
+            report.failed.append((str(destination), str(error)))
 
     with _progress() as progress:
         task = progress.add_task("evaluating", total=None)

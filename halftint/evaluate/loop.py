@@ -41,11 +41,16 @@ from halftint.evaluate.measures import (
     ssim,
 )
 from halftint.evaluate.methods import HalftoneMethod
-from halftint.evaluate.results import ColorizationScores, DescreenScores, Evaluation, judge
+from halftint.evaluate.results import (
+    DIVERSITY_SAMPLES,
+    MIN_PHOTOS,
+    ColorizationScores,
+    DescreenScores,
+    Evaluation,
+    judge,
+)
 
 COLORIZATION_METHOD = HalftoneMethod("floyd-steinberg")
-DIVERSITY_SAMPLES = 5
-MIN_PHOTOS = 2  # reference fidelity pairs each photo with another one
 
 # photos per descreen call: a batch runs about twice as fast as single images on a CPU
 DESCREEN_BATCH = 8
@@ -89,7 +94,8 @@ def evaluate(
         methods: the halftoning methods whose descreening is measured.
         seed: seeds the halftones (photo i uses seed + i) and the random codes.
         samples: random samples per photo for the diversity measure (at least 2).
-        on_progress: called with (steps done, steps in all) after each photo of each stage.
+        on_progress: called with (steps done, steps in all) as work finishes; a step is one
+            photo descreened with one method, or one photo colorized.
         on_sheet: called with (photo index, contact sheet) once per photo; see `contact_sheet`.
 
     Raises:
@@ -112,18 +118,21 @@ def evaluate(
             on_progress(done_steps, total_steps)
 
     descreen_scores: dict[str, DescreenScores] = {}
-    halftones: dict[str, list[np.ndarray]] = {}
-    descreened: dict[str, list[np.ndarray]] = {}
+    # what later steps need: the sheets' tiles, and the halftones that colorization runs on
+    sheet_tiles: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
+    color_halftones: list[np.ndarray] | None = None
     for method in methods:
-        halftones[method.label] = [method.apply(gray, seed + i) for i, gray in enumerate(grays)]
-        scores, estimates = _score_descreening(colorizer, halftones[method.label], grays, advance)
+        method_halftones = [method.apply(gray, seed + i) for i, gray in enumerate(grays)]
+        scores, estimates = _score_descreening(colorizer, method_halftones, grays, advance)
         descreen_scores[method.label] = scores
         if on_sheet is not None:
-            descreened[method.label] = estimates
-
-    color_halftones = halftones.get(COLORIZATION_METHOD.label) or [
-        COLORIZATION_METHOD.apply(gray, seed + i) for i, gray in enumerate(grays)
-    ]
+            sheet_tiles[method.label] = (method_halftones, estimates)
+        if method.label == COLORIZATION_METHOD.label:
+            color_halftones = method_halftones
+    if color_halftones is None:
+        color_halftones = [
+            COLORIZATION_METHOD.apply(gray, seed + i) for i, gray in enumerate(grays)
+        ]
     per_photo: list[dict[str, float]] = []
     for index, photo in enumerate(photos):
         measures, rows = _score_colorization(
@@ -136,15 +145,10 @@ def evaluate(
         )
         per_photo.append(measures)
         if on_sheet is not None:
-            for label, scores in descreen_scores.items():
-                halftone = halftones[label][index]
-                rows.append(
-                    [
-                        halftone,
-                        descreened[label][index],
-                        gaussian_descreen(halftone, scores.gaussian_sigma),
-                    ]
-                )
+            for label, (method_halftones, estimates) in sheet_tiles.items():
+                halftone = method_halftones[index]
+                sigma = descreen_scores[label].gaussian_sigma
+                rows.append([halftone, estimates[index], gaussian_descreen(halftone, sigma)])
             on_sheet(index, contact_sheet(rows))
         advance()
 

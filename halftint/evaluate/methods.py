@@ -59,10 +59,6 @@ class HalftoneMethod:
     def is_clustered(self) -> bool:
         return self.method == "clustered"
 
-    @property
-    def is_error_diffusion(self) -> bool:
-        return self.method in ERROR_DIFFUSION_METHODS
-
     def apply(self, gray: np.ndarray, seed: int) -> np.ndarray:
         """Halftone a gray `(H, W)` array in [0, 1]: 0/1 float32 of the same shape, 1 = paper."""
         options = dict(self.options)

@@ -8,6 +8,9 @@ from typing import Any
 
 from halftint.evaluate.methods import HalftoneMethod
 
+DIVERSITY_SAMPLES = 5  # random samples per photo
+MIN_PHOTOS = 2  # reference fidelity pairs each photo with another one
+
 # what a trained model is judged on
 DESCREEN_GAIN_GOAL_FLOYD_STEINBERG = 4.0  # dB over the best Gaussian
 DESCREEN_GAIN_GOAL_CLUSTERED = 2.0  # dB over the best Gaussian
