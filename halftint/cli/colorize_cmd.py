@@ -1,3 +1,391 @@
-"""The `colorize and descreen` command(s)."""
+"""`halftint colorize` and `halftint descreen`: halftone prints in, color or gray photos out.
+
+Both read any image (a color input is turned to gray with a note), run the pipeline of
+`halftint.pipeline.Colorizer` on the chosen device, and write 8-bit PNGs (round, then clamp):
+
+- `descreen`: `<stem>.gray.png`, the inverse halftone alone;
+- `colorize --ref IMG`: `<stem>.color.png`, colors taken from a reference image;
+- `colorize --random -n N`: `<stem>.random-1.png` ... `-N.png`, colors drawn from `--seed`;
+- `colorize --interpolate K`: `<stem>.interp.png`, a K x K grid sweeping between four codes;
+- `--grid`: instead, one contact sheet `<stem>.grid.png` (input, gray, each colorization).
+"""
 
 from __future__ import annotations
+
+import re
+import sys
+from typing import TYPE_CHECKING
+
+import typer
+
+from halftint.cli.app import app
+from halftint.cli.common import (
+    PROGRESS_MIN_ITEMS,
+    STDIO,
+    BatchReport,
+    InputItem,
+    InputSet,
+    OutputPlan,
+    collect_inputs,
+    console,
+    note,
+    output_exists,
+    run_batch,
+)
+from halftint.errors import InputError, UsageError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+    from rich.progress import Progress, TaskID
+
+    from halftint.pipeline import Colorizer
+
+# what earlier runs wrote; such files found in an input folder are not inputs
+EARLIER_OUTPUT = re.compile(r"\.(color|gray|interp|grid|random-\d+)\.png$")
+MAX_INTERPOLATION_STEPS = 16
+
+_INPUTS_HELP = "Halftone images, folders (searched recursively), or - for stdin."
+_OUTPUT_HELP = (
+    "A file (one output), a folder (keeps the input tree) or - for stdout (one PNG). "
+    "Default: beside each input."
+)
+_WEIGHTS_HELP = (
+    "Weights bundle: a folder, hf://OWNER/REPO (optionally /SUBDIR and @REVISION) or an "
+    "embedded bundle's name. Default: $HALFTINT_WEIGHTS, then the bundle shipped with halftint."
+)
+_DEVICE_HELP = "auto (CUDA when present), cpu, cuda or cuda:N."
+_PRECISION_HELP = (
+    "auto, fp32, bf16 or fp16. auto: bf16 (else fp16) on CUDA; on CPUs with native bf16, fp32 "
+    "for descreening (the output's luminance) and bf16 for the colorization; else fp32."
+)
+
+
+@app.command()
+def colorize(  # noqa: PLR0917  (Typer maps every option to a parameter)
+    inputs: list[str] = typer.Argument(..., metavar="INPUT...", help=_INPUTS_HELP),
+    ref: str | None = typer.Option(
+        None, "--ref", metavar="IMG", help="Take the colors from this image (color or gray)."
+    ),
+    random: bool = typer.Option(False, "--random", help="Draw the colors at random (see -n)."),
+    count: int | None = typer.Option(
+        None, "-n", "--count", metavar="N", help="With --random: this many colorings per input."
+    ),
+    interpolate: int | None = typer.Option(
+        None,
+        "--interpolate",
+        metavar="K",
+        help="A K x K grid blending four random colorings (2 <= K <= 16).",
+    ),
+    output: str | None = typer.Option(None, "-o", "--output", help=_OUTPUT_HELP),
+    seed: int | None = typer.Option(
+        None, "--seed", help="Seed of the random colors (printed on stderr when not given)."
+    ),
+    weights: str | None = typer.Option(None, "--weights", metavar="SRC", help=_WEIGHTS_HELP),
+    device: str = typer.Option("auto", "--device", help=_DEVICE_HELP),
+    precision: str = typer.Option("auto", "--precision", help=_PRECISION_HELP),
+    grid: bool = typer.Option(
+        False, "--grid", help="Write one contact sheet per input: input, gray, each coloring."
+    ),
+    keep_luma: bool = typer.Option(
+        True,
+        "--keep-luma/--no-keep-luma",
+        help="Keep the full-resolution gray's luminance, taking only the colors (chroma) "
+        "from the networks' working resolution.",
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+) -> None:
+    """Colorize halftone prints.
+
+    Examples:
+
+        halftint colorize scan.png --random -n 5 --weights lite-photos-v1
+
+        halftint colorize scans/ --ref sunset.jpg -o colored/
+
+        halftint halftone photo.jpg -o - | halftint colorize - --random --grid -o - > sheet.png
+    """
+    mode = _choose_mode(ref, random, count, interpolate, grid)
+    samples = count or 1
+    inputs_found = _collect(inputs)
+    per_input = 1 if grid or mode != "random" else samples
+    plan = _plan(output, inputs_found, per_input)
+
+    colorizer = _load_colorizer(weights, device, precision)
+    reference_code = _reference_code(colorizer, ref) if ref is not None else None
+    if mode != "ref" and seed is None:
+        import torch
+
+        seed = int(torch.seed() % 2**31)
+        note(f"seed {seed} (pass --seed {seed} to repeat these colors)")
+
+    def work(item: InputItem, report: BatchReport) -> None:
+        from halftint.pipeline.sheets import contact_sheet
+        from halftint.pipeline.sheets import grid as grid_of
+
+        destinations = _destinations(plan, item, mode, samples, grid)
+        pending = [d for d in destinations if not output_exists(d, overwrite, report)]
+        if not pending:
+            return
+        halftone = _read_halftone(item)
+        gray = colorizer.descreen(halftone, progress=tile_progress)
+        if mode == "ref":
+            assert reference_code is not None
+            codes = reference_code
+        elif mode == "random":
+            codes = colorizer.sample_codes(samples, seed)
+        else:
+            assert interpolate is not None
+            codes = colorizer.interpolation_codes(corners=4, steps=interpolate, seed=seed)
+        colors = colorizer.colorize_gray(gray, codes, keep_luma=keep_luma)
+        if grid:
+            images = contact_sheet(halftone, gray, colors).unsqueeze(0)
+        elif mode == "interpolate":
+            assert interpolate is not None
+            images = grid_of(colors, columns=interpolate).unsqueeze(0)
+        else:
+            images = colors
+        _write_all(images, destinations, pending, overwrite)
+        report.done += 1
+
+    tile_progress = _TileProgress(enabled=len(inputs_found.items) < PROGRESS_MIN_ITEMS)
+    report = BatchReport(skipped_non_images=inputs_found.skipped_non_images)
+    run_batch(
+        inputs_found.items,
+        work,
+        description="colorizing",
+        report=report,
+        total=len(inputs_found.items),
+    )
+    report.print_summary(verbose=len(inputs_found.items) > 1)
+    raise typer.Exit(report.exit_code)
+
+
+@app.command()
+def descreen(  # noqa: PLR0917  (Typer maps every option to a parameter)
+    inputs: list[str] = typer.Argument(..., metavar="INPUT...", help=_INPUTS_HELP),
+    output: str | None = typer.Option(None, "-o", "--output", help=_OUTPUT_HELP),
+    weights: str | None = typer.Option(None, "--weights", metavar="SRC", help=_WEIGHTS_HELP),
+    device: str = typer.Option("auto", "--device", help=_DEVICE_HELP),
+    precision: str = typer.Option("auto", "--precision", help=_PRECISION_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+) -> None:
+    """Turn halftone prints into continuous-tone gray images (<stem>.gray.png).
+
+    Examples:
+
+        halftint descreen scan.png --weights lite-photos-v1
+
+        cat scan.png | halftint descreen - -o - > gray.png
+    """
+    inputs_found = _collect(inputs)
+    plan = _plan(output, inputs_found, 1)
+    colorizer = _load_colorizer(weights, device, precision)
+
+    def work(item: InputItem, report: BatchReport) -> None:
+        destination = plan.destination(item, ".gray.png")
+        if output_exists(destination, overwrite, report):
+            return
+        gray = colorizer.descreen(_read_halftone(item), progress=tile_progress)
+        _write_all(gray, [destination], [destination], overwrite)
+        report.done += 1
+
+    tile_progress = _TileProgress(enabled=len(inputs_found.items) < PROGRESS_MIN_ITEMS)
+    report = BatchReport(skipped_non_images=inputs_found.skipped_non_images)
+    run_batch(
+        inputs_found.items,
+        work,
+        description="descreening",
+        report=report,
+        total=len(inputs_found.items),
+    )
+    report.print_summary(verbose=len(inputs_found.items) > 1)
+    raise typer.Exit(report.exit_code)
+
+
+def _choose_mode(
+    ref: str | None, random: bool, count: int | None, interpolate: int | None, grid: bool
+) -> str:
+    """ "ref", "random" or "interpolate", after checking the options fit together."""
+    chosen = [
+        name
+        for name, given in (
+            ("ref", ref is not None),
+            ("random", random),
+            ("interpolate", interpolate is not None),
+        )
+        if given
+    ]
+    if len(chosen) != 1:
+        given = ", ".join(f"--{name}" for name in chosen) if chosen else "none"
+        raise UsageError(
+            f"choose exactly one of --ref IMG, --random, --interpolate K (got {given})"
+        )
+    mode = chosen[0]
+    if count is not None and mode != "random":
+        raise UsageError("-n/--count goes with --random only")
+    if count is not None and count < 1:
+        raise UsageError(f"-n must be at least 1, got {count}")
+    if interpolate is not None and not 2 <= interpolate <= MAX_INTERPOLATION_STEPS:
+        raise UsageError(
+            f"--interpolate K needs 2 <= K <= {MAX_INTERPOLATION_STEPS}, got {interpolate}"
+        )
+    if grid and mode == "interpolate":
+        raise UsageError(
+            "--interpolate writes a K x K grid already; --grid goes with --ref or --random"
+        )
+    return mode
+
+
+def _collect(inputs: list[str]) -> InputSet:
+    """The inputs, without earlier outputs found in folders; stdin must not be a terminal."""
+    found = collect_inputs(inputs)
+    named = {raw for raw in inputs if raw != STDIO}
+    kept = [
+        item
+        for item in found.items
+        if item.path is None or str(item.path) in named or not EARLIER_OUTPUT.search(item.path.name)
+    ]
+    if len(kept) < len(found.items):
+        note(f"ignored {len(found.items) - len(kept)} earlier halftint outputs found in folders")
+    if not kept:
+        raise UsageError("no inputs left: every image found is an earlier halftint output")
+    found.items = kept
+    if any(item.path is None for item in kept) and sys.stdin.isatty():
+        raise UsageError("'-' reads an image from stdin, but stdin is a terminal; pipe one in")
+    return found
+
+
+def _plan(output: str | None, inputs: InputSet, per_input: int) -> OutputPlan:
+    plan = OutputPlan.from_option(output, inputs, outputs_per_input=per_input)
+    if plan.kind == "file" and plan.target is not None:
+        from halftint.io import check_output_path
+
+        check_output_path(plan.target)
+    return plan
+
+
+def _load_colorizer(weights: str | None, device: str, precision: str) -> Colorizer:
+    """Check device and precision, then load the weights onto the device; says what it uses."""
+    from halftint.checkpoint import load_bundle
+    from halftint.hub import resolve_weights
+    from halftint.pipeline import Colorizer, resolve_device, resolve_precision
+
+    torch_device = resolve_device(device)
+    resolve_precision(precision, torch_device)
+    bundle = load_bundle(resolve_weights(weights))
+    colorizer = Colorizer(bundle, device=torch_device, precision=precision)
+    note(
+        f"weights {bundle.name} ({bundle.preset}), device {colorizer.device}, "
+        f"precision {colorizer.precision.name}"
+    )
+    return colorizer
+
+
+def _reference_code(colorizer: Colorizer, ref: str) -> torch.Tensor:
+    """E's code of the reference; a bad reference is a usage error (it concerns every input)."""
+    import torch
+
+    from halftint.io import read_image
+
+    try:
+        reference = read_image(ref, "rgb")
+    except InputError as error:
+        raise UsageError(f"--ref: {error}") from None
+    if float(abs(reference - reference[..., :1]).max()) < 1 / 512:
+        note(f"warning: reference {ref} is gray: it has no colors to give, expect muted results")
+    return colorizer.encode(torch.from_numpy(reference).permute(2, 0, 1).unsqueeze(0))
+
+
+def _read_halftone(item: InputItem) -> torch.Tensor:
+    """The input as a `(1, 1, H, W)` tensor; a color input becomes its gray (BT.601), noted."""
+    import numpy as np
+    import torch
+
+    from halftint.color import rgb_to_gray
+    from halftint.io import read_image
+
+    image = read_image(STDIO if item.path is None else item.path, "rgb")
+    if _is_color(image):
+        note(f"{item.label} is in color: using its gray version (halftones are black and white)")
+        return rgb_to_gray(torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0))
+    return torch.from_numpy(np.ascontiguousarray(image[..., 0]))[None, None]
+
+
+def _is_color(image: np.ndarray) -> bool:
+    """True when, at some pixel, green or blue differs from red by half an 8-bit step or more."""
+    import numpy as np
+
+    return any(
+        float(np.abs(image[..., channel] - image[..., 0]).max()) >= 1 / 512 for channel in (1, 2)
+    )
+
+
+def _destinations(
+    plan: OutputPlan, item: InputItem, mode: str, samples: int, grid: bool
+) -> list[Path | str]:
+    """Where the outputs of one input go, in the order the images come out."""
+    if grid:
+        return [plan.destination(item, ".grid.png")]
+    if mode == "random":
+        # a file or stdout plan takes one image only (OutputPlan checked), whatever the suffix
+        return [plan.destination(item, f".random-{index}.png") for index in range(1, samples + 1)]
+    return [plan.destination(item, ".color.png" if mode == "ref" else ".interp.png")]
+
+
+def _write_all(
+    images: torch.Tensor, destinations: list[Path | str], pending: list[Path | str], overwrite: bool
+) -> None:
+    """Write `(N, C, H, W)` images in [0, 1] as 8-bit (round, then clamp), one per destination.
+
+    Destinations not in `pending` exist already (and may not be replaced): they are left alone.
+    """
+    import torch
+
+    from halftint.io import write_image
+
+    for image, destination in zip(images, destinations, strict=True):
+        if destination not in pending:
+            continue
+        eight_bit = (image * 255).round_().clamp_(0, 255).to(torch.uint8)
+        write_image(eight_bit.permute(1, 2, 0).squeeze(2).numpy(), destination, overwrite=overwrite)
+
+
+class _TileProgress:
+    """A bar over the tiles of one large image, shown only where the batch shows no bar itself.
+
+    (Rich draws one live display at a time, and a batch of several inputs has its own.)
+    """
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and console.is_terminal
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled or total <= 1:
+            return
+        if self._progress is None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self._progress = Progress(
+                TextColumn("[bold]tiles"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=console,
+                transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("tiles", total=total)
+        assert self._task is not None
+        self._progress.update(self._task, completed=done)
+        if done >= total:
+            self.close()
+
+    def close(self) -> None:
+        """Take the bar off the screen (also after a failure halfway)."""
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

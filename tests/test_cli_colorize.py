@@ -1,0 +1,296 @@
+"""`halftint colorize` and `halftint descreen` as a user runs them: real subprocesses, real files.
+
+A tiny random-weight bundle stands in for trained weights, so colors are nonsense: the tests
+check sizes, names, bytes on stdout, exit codes and messages, and luminance preservation.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from halftint import hub
+from halftint.io import write_image
+
+HEIGHT, WIDTH = 37, 53  # odd on purpose
+
+
+def _run(
+    *args: str | Path, stdin: bytes | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    environment.pop("HALFTINT_WEIGHTS", None)
+    return subprocess.run(
+        [sys.executable, "-m", "halftint", *map(str, args)],
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+        capture_output=True,
+        cwd=cwd,
+        check=False,
+        timeout=300,
+    )
+
+
+def _stderr(result: subprocess.CompletedProcess[bytes]) -> str:
+    return result.stderr.decode()
+
+
+def _assert_one_line_error(
+    result: subprocess.CompletedProcess[bytes], code: int, text: str
+) -> None:
+    stderr = _stderr(result)
+    assert result.returncode == code, stderr
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("halftint: error:")]
+    assert len(errors) == 1 and text in errors[0], stderr
+    assert result.stdout == b""
+
+
+def _pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB") if image.mode != "L" else image, dtype=np.int16)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with a halftone (odd size), a color photo and a gray photo."""
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    write_image(rng.random((HEIGHT, WIDTH)) > 0.5, folder / "print.png")
+    y, x = np.mgrid[0:HEIGHT, 0:WIDTH]
+    photo = np.stack([x / WIDTH, y / HEIGHT, 0.3 + 0 * x], axis=-1)
+    write_image(photo, folder / "photo.png")
+    write_image(photo.mean(axis=-1), folder / "gray-photo.png")
+    return folder
+
+
+def test_random_mode_writes_n_different_images_and_the_seed_repeats_them(
+    images: Path, tiny_bundle: Path, tmp_path: Path
+) -> None:
+    arguments = ["colorize", images / "print.png", "--random", "-n", "3", "--seed", "7"]
+    first = _run(*arguments, "--weights", tiny_bundle, "-o", tmp_path)
+    assert first.returncode == 0, _stderr(first)
+    assert "device cpu" in _stderr(first)
+    outputs = [tmp_path / f"print.random-{index}.png" for index in (1, 2, 3)]
+    assert sorted(tmp_path.iterdir()) == outputs
+    pixels = [_pixels(path) for path in outputs]
+    assert all(image.shape == (HEIGHT, WIDTH, 3) for image in pixels)
+    assert all(np.abs(pixels[i] - pixels[j]).max() > 0 for i, j in ((0, 1), (0, 2), (1, 2)))
+    contents = [path.read_bytes() for path in outputs]
+    times = [path.stat().st_mtime_ns for path in outputs]
+
+    # a second process, same seed: the files are replaced (--overwrite) by the same bytes
+    again = _run(*arguments, "--weights", tiny_bundle, "-o", tmp_path, "--overwrite")
+    assert again.returncode == 0, _stderr(again)
+    assert [path.read_bytes() for path in outputs] == contents
+    assert all(path.stat().st_mtime_ns > time for path, time in zip(outputs, times, strict=True))
+
+
+def test_reference_output_keeps_the_descreened_luminance(
+    images: Path, tiny_bundle: Path, tmp_path: Path
+) -> None:
+    shutil.copy(images / "print.png", tmp_path / "print.png")
+    descreened = _run("descreen", tmp_path / "print.png", "--weights", tiny_bundle, cwd=tmp_path)
+    assert descreened.returncode == 0, _stderr(descreened)
+    # a gray reference is accepted with a warning
+    colored = _run(
+        "colorize",
+        tmp_path / "print.png",
+        "--ref",
+        images / "gray-photo.png",
+        "--weights",
+        tiny_bundle,
+    )
+    assert colored.returncode == 0, _stderr(colored)
+    assert "warning: reference" in _stderr(colored) and "is gray" in _stderr(colored)
+    gray = _pixels(tmp_path / "print.gray.png").astype(np.float64)
+    color = _pixels(tmp_path / "print.color.png").astype(np.float64)
+    assert gray.shape == (HEIGHT, WIDTH) and color.shape == (HEIGHT, WIDTH, 3)
+    luma = color @ np.array([0.299, 0.587, 0.114])
+    # each channel and the gray were rounded to 8 bits once: at most one level apart
+    assert np.abs(luma - gray).max() <= 1.0 + 1e-6
+
+
+def test_halftone_piped_into_colorize_gives_one_png_on_stdout(
+    images: Path, tiny_bundle: Path
+) -> None:
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    halftone = subprocess.Popen(
+        [sys.executable, "-m", "halftint", "halftone", str(images / "photo.png"), "-o", "-"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environment,
+    )
+    colorize = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "halftint",
+            "colorize",
+            "-",
+            "--random",
+            "-n",
+            "2",
+            "--grid",
+            "--seed",
+            "1",
+            "--weights",
+            str(tiny_bundle),
+            "-o",
+            "-",
+        ],
+        stdin=halftone.stdout,
+        capture_output=True,
+        env=environment,
+        check=False,
+        timeout=300,
+    )
+    assert halftone.stdout is not None
+    halftone.stdout.close()
+    assert halftone.wait(timeout=60) == 0
+    assert colorize.returncode == 0, colorize.stderr.decode()
+    assert colorize.stdout.startswith(b"\x89PNG\r\n\x1a\n")
+    sheet = Path(images.parent / "sheet-from-pipe.png")
+    sheet.write_bytes(colorize.stdout)
+    # input, gray, two colorings side by side with 8-pixel gaps
+    with Image.open(sheet) as image:
+        assert image.size == (4 * WIDTH + 3 * 8, HEIGHT) and image.mode == "RGB"
+
+
+def test_interpolation_grid_and_a_color_input(
+    images: Path, tiny_bundle: Path, tmp_path: Path
+) -> None:
+    # a color photo as input: converted to gray with a note, not a crash
+    result = _run(
+        "colorize",
+        images / "photo.png",
+        "--interpolate",
+        "3",
+        "--seed",
+        "2",
+        "--weights",
+        tiny_bundle,
+        "-o",
+        tmp_path / "grid.png",
+    )
+    assert result.returncode == 0, _stderr(result)
+    assert "is in color: using its gray version" in _stderr(result)
+    with Image.open(tmp_path / "grid.png") as image:
+        assert image.size == (3 * WIDTH + 2 * 8, 3 * HEIGHT + 2 * 8)
+
+
+def test_existing_outputs_are_skipped_and_bad_inputs_fail_alone(
+    images: Path, tiny_bundle: Path, tmp_path: Path
+) -> None:
+    batch = tmp_path / "batch"
+    (batch / "deeper").mkdir(parents=True)
+    shutil.copy(images / "print.png", batch / "deeper" / "good.png")
+    (batch / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    out = tmp_path / "out"
+    (out / "deeper").mkdir(parents=True)
+    existing = out / "deeper" / "good.color.png"
+    existing.write_bytes(b"keep me")
+    result = _run(
+        "colorize", batch, "--ref", images / "photo.png", "--weights", tiny_bundle, "-o", out
+    )
+    stderr = _stderr(result)
+    assert result.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    assert existing.read_bytes() == b"keep me"
+    assert "skipped" in stderr and "0 done, 1 skipped, 1 failed" in stderr
+    failures = [line for line in stderr.splitlines() if line.startswith("halftint: error:")]
+    assert len(failures) == 1 and "broken.png" in failures[0]
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == ["deeper/good.color.png"]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["print.png"], "choose exactly one of --ref IMG, --random, --interpolate K (got none)"),
+        (["print.png", "--random", "--interpolate", "3"], "got --random, --interpolate"),
+        (["print.png", "--ref", "photo.png", "-n", "2"], "-n/--count goes with --random only"),
+        (["print.png", "--random", "-n", "0"], "-n must be at least 1"),
+        (["print.png", "--interpolate", "1"], "--interpolate K needs 2 <= K <= 16, got 1"),
+        (["print.png", "--interpolate", "3", "--grid"], "--grid goes with --ref or --random"),
+        (["print.png", "--random", "-n", "2", "-o", "-"], "use -o FOLDER (or --grid"),
+        (["missing.png", "--random"], "input not found: missing.png"),
+        (["print.png", "--random", "-o", "out.gif"], "unknown image extension '.gif'"),
+        (
+            ["print.png", "--random", "--precision", "fp64", "--weights", "bundle"],
+            "unknown precision 'fp64'",
+        ),
+        (
+            ["print.png", "--random", "--device", "tpu", "--weights", "bundle"],
+            "unknown device 'tpu'",
+        ),
+        (["print.png", "--ref", "print.txt", "--weights", "bundle"], "--ref: "),
+    ],
+)
+def test_usage_errors_are_one_line_with_exit_code_2(
+    images: Path, tiny_bundle: Path, tmp_path: Path, arguments: list[str], message: str
+) -> None:
+    shutil.copy(images / "print.png", tmp_path / "print.png")
+    shutil.copy(images / "photo.png", tmp_path / "photo.png")
+    (tmp_path / "print.txt").write_text("not an image")
+    arguments = [str(tiny_bundle) if argument == "bundle" else argument for argument in arguments]
+    result = _run("colorize", *arguments, cwd=tmp_path)
+    _assert_one_line_error(result, 2, message)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png", "print.png", "print.txt"]
+
+
+def test_no_weights_says_how_to_get_them(images: Path, tmp_path: Path) -> None:
+    if (hub.EMBEDDED_FOLDER / hub.DEFAULT_BUNDLE).exists():
+        pytest.skip("a default bundle ships with this installation")
+    result = _run("descreen", images / "print.png", "-o", tmp_path / "gray.png")
+    _assert_one_line_error(result, 1, "--weights")
+    assert "halftint train" in _stderr(result)
+    assert not (tmp_path / "gray.png").exists()
+
+
+@pytest.mark.skipif(
+    __import__("torch").cuda.is_available(), reason="checks the message shown without CUDA"
+)
+def test_cuda_without_a_gpu_is_a_usage_error(images: Path, tiny_bundle: Path) -> None:
+    result = _run("descreen", images / "print.png", "--device", "cuda", "--weights", tiny_bundle)
+    _assert_one_line_error(result, 2, "no CUDA device is available; use --device cpu")
+
+
+@pytest.mark.slow
+def test_example_pipeline_script_runs_end_to_end(
+    images: Path, tiny_bundle: Path, tmp_path: Path
+) -> None:
+    photos = tmp_path / "photos"
+    (photos / "trip").mkdir(parents=True)
+    shutil.copy(images / "photo.png", photos / "photo.png")
+    shutil.copy(images / "gray-photo.png", photos / "trip" / "gray-photo.png")
+    script = Path(__file__).parent.parent / "examples" / "pipeline.sh"
+    bin_folder = str(Path(sys.executable).parent)
+    environment = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PATH": f"{bin_folder}{os.pathsep}{os.environ['PATH']}",
+    }
+    result = subprocess.run(
+        ["bash", str(script), str(photos), str(tmp_path / "out"), str(tiny_bundle)],
+        capture_output=True,
+        env=environment,
+        check=False,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    out = tmp_path / "out"
+    assert (out / "prints" / "trip" / "gray-photo.halftone.png").is_file()
+    assert (out / "gray" / "trip" / "gray-photo.halftone.gray.png").is_file()
+    assert len(list((out / "random").rglob("*.random-*.png"))) == 6
+    for name in ("reconstructed.png", "sheet.png"):
+        assert (out / name).read_bytes().startswith(b"\x89PNG")
+    with Image.open(out / "reconstructed.png") as image:
+        assert image.size == (WIDTH, HEIGHT)
