@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hubserver import LocalHub, folder_files
@@ -23,6 +24,7 @@ from safetensors import safe_open
 
 from halftint.checkpoint import load_bundle, save_bundle, sha256_file
 from halftint.hub import list_bundles
+from halftint.io import read_image, write_image
 
 REPO = "owner/tiny"
 SOURCE = f"hf://{REPO}"
@@ -115,12 +117,17 @@ def free_port() -> int:
 
 
 @pytest.mark.slow
-def test_download_once_then_no_request_then_offline(world: HubWorld, tmp_path: Path) -> None:
-    first = world.run("weights", "download", SOURCE)
+def test_colorize_downloads_once_then_runs_without_requests_and_offline(
+    world: HubWorld, tmp_path: Path
+) -> None:
+    scan = tmp_path / "scan.png"
+    write_image(np.random.default_rng(0).random((40, 56)) > 0.5, scan)
+    colorize = ("colorize", str(scan), "--random", "--seed", "3", "--weights", SOURCE, "-o")
+
+    first = world.run(*colorize, str(tmp_path / "first.png"))
 
     assert first.code == 0, first.stderr
-    folder = Path(first.stdout.strip())
-    assert folder == world.snapshot(world.commit).resolve()
+    folder = world.snapshot(world.commit).resolve()
     files = listed_files(world.bundle)
     assert {relative: sha256_file(folder / relative) for relative in files} == files
     # one metadata HEAD and one GET (hub or CDN) per file, bundle.json included
@@ -128,7 +135,22 @@ def test_download_once_then_no_request_then_offline(world: HubWorld, tmp_path: P
     assert methods.count("HEAD") == methods.count("GET") == len(files) + 1
     assert any("/blobs/" in path for _, path in world.hub.requests)  # large files via the CDN
 
+    colored = read_image(tmp_path / "first.png")
+    assert colored.shape == (40, 56, 3)
+
     world.hub.reset_requests()
+    second = world.run(*colorize, str(tmp_path / "second.png"))
+    assert second.code == 0, second.stderr
+    assert world.hub.requests == []  # the cached commit is used without asking the server
+    assert np.array_equal(read_image(tmp_path / "second.png"), colored)
+
+    offline = world.run(
+        *colorize, str(tmp_path / "offline.png"),
+        HF_HUB_OFFLINE="1", HF_ENDPOINT=f"http://127.0.0.1:{free_port()}",
+    )  # fmt: skip
+    assert offline.code == 0, offline.stderr
+    assert np.array_equal(read_image(tmp_path / "offline.png"), colored)
+
     info = world.run("info", "--weights", SOURCE, "--json")
     assert info.code == 0, info.stderr
     assert world.hub.requests == []  # the cached commit is used without asking the server
@@ -136,12 +158,12 @@ def test_download_once_then_no_request_then_offline(world: HubWorld, tmp_path: P
     assert (Path(shown["path"]), shown["verified"], shown["preset"]) == (folder, True, "tiny")
 
     half = tmp_path / "half"
-    offline = world.run(
-        "weights", "convert", SOURCE, str(half), "--dtype", "float16",
-        HF_HUB_OFFLINE="1", HF_ENDPOINT=f"http://127.0.0.1:{free_port()}",
+    converted = world.run(
+        "weights", "convert", SOURCE, str(half), "--dtype", "float16", "--offline",
+        HF_ENDPOINT=f"http://127.0.0.1:{free_port()}",
     )  # fmt: skip
-    assert offline.code == 0, offline.stderr
-    assert_converted_to_float16(offline, half, world.bundle)
+    assert converted.code == 0, converted.stderr
+    assert_converted_to_float16(converted, half, world.bundle)
 
     listing = world.run("weights", "list", "--json")
     assert listing.code == 0, listing.stderr
