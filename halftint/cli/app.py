@@ -17,7 +17,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-weights_app = typer.Typer(help="List, download, verify and publish weights bundles.", no_args_is_help=True)
+weights_app = typer.Typer(
+    help="List, download, verify, publish and convert weights bundles.", no_args_is_help=True
+)
 train_app = typer.Typer(help="Train the networks on your own photos.", no_args_is_help=True)
 app.add_typer(weights_app, name="weights")
 app.add_typer(train_app, name="train")
