@@ -12,7 +12,9 @@ import contextlib
 import io
 import os
 import secrets
+import struct
 import sys
+import zlib
 from pathlib import Path
 from typing import Literal
 
@@ -41,6 +43,10 @@ _SAVE_OPTIONS: dict[str, dict[str, object]] = {
     "WEBP": {"quality": 95},
     "TIFF": {},
 }
+# zlib's fastest level: halftones from error diffusion are noise to it, so higher levels save
+# under 1 % (about 15 % on regular screens) at three times the time
+BILEVEL_ZLIB_LEVEL = 1
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # 16-bit and 32-bit integer gray modes, with their full-scale value
 _WIDE_GRAY_MODES = {"I;16": 65535.0, "I;16L": 65535.0, "I;16B": 65535.0, "I;16N": 65535.0}
 
@@ -90,13 +96,13 @@ def read_image(source: str | os.PathLike[str], mode: Literal["gray", "rgb"] = "r
         raise InputError(f"{label} is truncated or corrupt ({_reason(error)})") from None
     if image.width == 0 or image.height == 0:
         raise InputError(f"{label} has zero size ({image.width}x{image.height} pixels)")
-    rgb_or_gray = _to_float(image)
-    if mode == "gray":
-        gray = rgb_or_gray if rgb_or_gray.ndim == 2 else rgb_or_gray @ LUMA_WEIGHTS
-        return np.ascontiguousarray(np.clip(gray, 0.0, 1.0), dtype=np.float32)
-    if rgb_or_gray.ndim == 2:
-        return np.ascontiguousarray(np.repeat(rgb_or_gray[:, :, None], 3, axis=2))
-    return np.ascontiguousarray(rgb_or_gray, dtype=np.float32)
+    pixels = _to_float(image)
+    if pixels.ndim == 2:
+        return pixels if mode == "gray" else np.repeat(pixels[:, :, None], 3, axis=2)
+    if mode == "rgb":
+        return pixels
+    # float rounding may put pure white a hair above 1
+    return np.clip(pixels @ LUMA_WEIGHTS, 0.0, 1.0, dtype=np.float32)
 
 
 def _pixel_limit() -> int:
@@ -122,26 +128,35 @@ def _read_bytes(source: str | os.PathLike[str], label: str) -> bytes:
 
 
 def _to_float(image: Image.Image) -> np.ndarray:
-    """A PIL image -> float32 `(H, W)` gray or `(H, W, 3)` RGB in [0, 1], alpha over white."""
-    if image.mode in ("1", "L"):
-        return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    """A PIL image -> C-contiguous float32 `(H, W)` gray or `(H, W, 3)` RGB in [0, 1].
+
+    Transparent parts are composited over white.
+    """
+    if image.mode == "1":
+        return np.asarray(image, dtype=np.float32)
+    if image.mode == "L":
+        return _scaled(np.asarray(image, dtype=np.float32), 255.0)
     if image.mode in _WIDE_GRAY_MODES:
-        return np.asarray(image, dtype=np.float32) / _WIDE_GRAY_MODES[image.mode]
+        return _scaled(np.asarray(image, dtype=np.float32), _WIDE_GRAY_MODES[image.mode])
     if image.mode == "I":
         # 32-bit integer gray: in practice 16-bit data (PNG and TIFF readers give "I" for it)
-        return np.clip(np.asarray(image, dtype=np.float32) / 65535.0, 0.0, 1.0)
+        return np.clip(_scaled(np.asarray(image, dtype=np.float32), 65535.0), 0.0, 1.0)
     has_alpha = image.mode in ("LA", "La", "PA", "RGBA", "RGBa") or (
         image.mode == "P" and "transparency" in image.info
     )
     if has_alpha:
-        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
+        rgba = _scaled(np.asarray(image.convert("RGBA"), dtype=np.float32), 255.0)
         alpha = rgba[:, :, 3:4]
         # composite over white paper: transparent areas print as nothing
-        return rgba[:, :, :3] * alpha + (1.0 - alpha)
-    if image.mode == "P":
-        return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    # RGB, CMYK, YCbCr, LAB, HSV, F ...: Pillow's own conversion
-    return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+        return np.ascontiguousarray(rgba[:, :, :3] * alpha + (1.0 - alpha))
+    # RGB, P, CMYK, YCbCr, LAB, HSV, F ...: Pillow's own conversion
+    return _scaled(np.asarray(image.convert("RGB"), dtype=np.float32), 255.0)
+
+
+def _scaled(pixels: np.ndarray, full_scale: float) -> np.ndarray:
+    # in place: a 16-megapixel scan should not be copied once more
+    pixels /= np.float32(full_scale)
+    return pixels
 
 
 def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -184,13 +199,9 @@ def write_image(
     """
     target = str(dest)
     format_name = "PNG" if target == STDIO else _format_for(Path(target))
-    pil_image = _to_pil(image)
-    if format_name in _NO_BILEVEL and pil_image.mode == "1":
-        pil_image = pil_image.convert("L")
+    data = _encode(image, format_name)
     if target == STDIO:
-        buffer = io.BytesIO()
-        pil_image.save(buffer, format=format_name, **_SAVE_OPTIONS[format_name])
-        sys.stdout.buffer.write(buffer.getvalue())
+        sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return
     path = Path(target)
@@ -201,7 +212,7 @@ def write_image(
         raise OutputError(f"cannot write {path}: {blocking_file} is a file, not a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _save_atomically(pil_image, path, format_name)
+        _save_atomically(data, path)
     except OSError as error:
         raise OutputError(f"cannot write {path}: {error.strerror or _reason(error)}") from None
 
@@ -248,14 +259,48 @@ def _to_pil(image: np.ndarray) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(pixels))
 
 
-def _save_atomically(image: Image.Image, path: Path, format_name: str) -> None:
+def _encode(image: np.ndarray, format_name: str) -> bytes:
+    """The file's bytes: bilevel PNGs by the fast path below, everything else by Pillow."""
+    if format_name == "PNG" and image.ndim == 2 and image.dtype == np.bool_:
+        return _bilevel_png(image)
+    pil_image = _to_pil(image)
+    if format_name in _NO_BILEVEL and pil_image.mode == "1":
+        pil_image = pil_image.convert("L")
+    buffer = io.BytesIO()
+    pil_image.save(buffer, format=format_name, **_SAVE_OPTIONS[format_name])
+    return buffer.getvalue()
+
+
+def _bilevel_png(bits: np.ndarray) -> bytes:
+    """`(H, W)` bool (True = white) -> a 1-bit grayscale PNG.
+
+    Written directly rather than through Pillow, which spends more time packing bits than
+    compressing them: this is 3x faster on a 16-megapixel halftone.
+    """
+    height, width = bits.shape
+    # every row: filter type 0 (none), then 8 pixels per byte, most significant bit first
+    rows = np.zeros((height, (width + 7) // 8 + 1), dtype=np.uint8)
+    rows[:, 1:] = np.packbits(bits, axis=1)
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    compressed = zlib.compress(rows.tobytes(), BILEVEL_ZLIB_LEVEL)
+    return b"".join(
+        (_PNG_SIGNATURE, _chunk(b"IHDR", header), _chunk(b"IDAT", compressed), _chunk(b"IEND", b""))
+    )
+
+
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    crc = zlib.crc32(payload, zlib.crc32(kind))
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
+
+
+def _save_atomically(data: bytes, path: Path) -> None:
     # a hidden temporary name in the same folder: the final rename stays on one file system
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     # os.open with 0o666 lets the umask decide the permissions, as for any new file
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(descriptor, "wb") as handle:
-            image.save(handle, format=format_name, **_SAVE_OPTIONS[format_name])
+            handle.write(data)
         temporary.replace(path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -20,6 +20,7 @@ always see the grid at the same phase. Without a seed, mask methods are not shif
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +29,6 @@ import numpy as np
 
 from halftint.halftone.bluenoise import MASK_SIZE, blue_noise_thresholds
 from halftint.halftone.clustered import CMYK_ANGLE_OFFSETS, SPOTS, check_screen, screen_thresholds
-from halftint.halftone.errordiffusion import error_diffusion
 from halftint.halftone.kernels import KERNELS
 from halftint.halftone.ordered import bayer_thresholds
 from halftint.halftone.threshold import apply_thresholds, tile
@@ -197,6 +197,10 @@ def _dither_stack(
     """`(N, H, W)` float32 in [0, 1] -> `(N, H, W)` uint8, 1 white and 0 ink."""
     count, height, width = images.shape
     if method in KERNELS:
+        # imported on first use: numba takes a noticeable time to import, which the mask
+        # methods and option checks need not pay
+        from halftint.halftone.errordiffusion import error_diffusion
+
         return error_diffusion(images, KERNELS[method], serpentine=serpentine)
     if method == "random":
         return apply_thresholds(images, rng.random(images.shape, dtype=np.float32))
@@ -297,7 +301,11 @@ def _clean(images: np.ndarray, name: str) -> np.ndarray:
     """`(..., H, W)` -> checked, clipped, C-contiguous float32 `(N, H, W)`."""
     if images.size == 0:
         raise ValueError(f"{name} got an empty image, shape {images.shape}")
-    if not np.isfinite(images).all():
+    # min and max propagate NaN and show infinities: two quick passes, no temporary arrays
+    low, high = float(images.min()), float(images.max())
+    if not (math.isfinite(low) and math.isfinite(high)):
         raise ValueError(f"{name} got NaN or infinite values; expected gray levels in [0, 1]")
     stack = images.reshape(-1, *images.shape[-2:])
-    return np.ascontiguousarray(np.clip(stack, 0.0, 1.0), dtype=np.float32)
+    if low < 0.0 or high > 1.0:
+        stack = np.clip(stack, 0.0, 1.0)
+    return np.ascontiguousarray(stack, dtype=np.float32)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
 SPOTS = ("round", "ellipse", "square", "line")
@@ -34,52 +33,6 @@ MAX_ABS_ANGLE = 360.0
 _REFERENCE_SIDE = 512
 # resolution of the spot values when ranking them
 _RANK_BINS = 1 << 16
-
-
-@numba.njit(cache=True, inline="always")
-def _spot_value(spot_index: int, x: float, y: float) -> float:
-    """Spot function of `SPOTS[spot_index]` at cell position (x, y) in [-1, 1)²: low inks first."""
-    ax, ay = abs(x), abs(y)
-    if spot_index == 0:
-        # round (Euclidean) dot: circular dots that touch at 50 % and then leave circular white
-        # holes at the cell corners; the diamond |x| + |y| <= 1 ranks before the rest
-        if ax + ay <= 1.0:
-            return x * x + y * y
-        return 4.0 - (1.0 - ax) ** 2 - (1.0 - ay) ** 2
-    if spot_index == 1:
-        # elliptical (chain) dot: dots join along one axis first, softening the midtone jump
-        return x * x + (y / 0.7) ** 2
-    if spot_index == 2:
-        return max(ax, ay)
-    # line screen: lines along the screen direction, thickening with the tone
-    return ay
-
-
-@numba.njit(cache=True, nogil=True)
-def _spot_grid(  # noqa: PLR0917 (compiled: numba passes scalars positionally)
-    height: int,
-    width: int,
-    cos_t: float,
-    sin_t: float,
-    period: float,
-    phase_along: float,
-    phase_across: float,
-    spot_index: int,
-) -> np.ndarray:
-    """Spot values at every pixel centre of a `height` x `width` image (float64)."""
-    values = np.empty((height, width), dtype=np.float64)
-    for row in range(height):
-        # image rows grow downwards, so a counter-clockwise angle flips y's sign
-        y = row + 0.5
-        for column in range(width):
-            x = column + 0.5
-            along = (x * cos_t - y * sin_t) / period + phase_along
-            across = (x * sin_t + y * cos_t) / period + phase_across
-            # position inside the cell, in [-1, 1) on both axes, cell centre at 0
-            cell_x = 2.0 * (along - math.floor(along)) - 1.0
-            cell_y = 2.0 * (across - math.floor(across)) - 1.0
-            values[row, column] = _spot_value(spot_index, cell_x, cell_y)
-    return values
 
 
 def check_screen(lpi: float, dpi: float, angle: float, spot: str) -> None:
@@ -131,9 +84,12 @@ def screen_thresholds(
     Raises:
         ValueError: a parameter is out of range (see `check_screen`).
     """
+    # the compiled part is imported on first use: numba takes a noticeable time to import
+    from halftint.halftone.spots import spot_grid
+
     check_screen(lpi, dpi, angle, spot)
     theta = math.radians(angle)
-    values = _spot_grid(
+    values = spot_grid(
         height,
         width,
         math.cos(theta),
