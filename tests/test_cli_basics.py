@@ -1,0 +1,120 @@
+"""The front door: help and version stay light and fast, `info --json` is complete."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from halftint import __version__
+
+# modules that --help and --version must never load: they take seconds to import
+HEAVY_MODULES = ("torch", "numba", "cv2", "huggingface_hub", "safetensors", "scipy")
+
+# runs the CLI in a fresh interpreter and reports, on stderr, how long it took and which heavy
+# modules it loaded (stdout stays the command's own)
+_PROBE = textwrap.dedent(
+    """
+    import json, sys, time
+    start = time.perf_counter()
+    from halftint.cli import main
+    try:
+        main(sys.argv[1:])
+    except SystemExit as exit:
+        code = exit.code
+    heavy = [name for name in {heavy!r} if name in sys.modules]
+    print(json.dumps({{"code": code, "seconds": time.perf_counter() - start, "heavy": heavy}}),
+          file=sys.stderr)
+    """
+).format(heavy=HEAVY_MODULES)
+
+
+def _probe(*args: str) -> tuple[str, dict[str, object]]:
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    report = json.loads(result.stderr.strip().splitlines()[-1])
+    return result.stdout, report
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("--help",), ("--version",), ("halftone", "--help")],
+    ids=["help", "version", "halftone-help"],
+)
+def test_help_and_version_load_nothing_heavy_and_answer_fast(args: tuple[str, ...]) -> None:
+    stdout, report = _probe(*args)
+    assert report["code"] in (0, None)
+    assert report["heavy"] == []
+    # the target is 0.5 s (benchmarks/halftone.py measures it); here only a loose bound, since
+    # tests share a busy machine
+    assert isinstance(report["seconds"], float)
+    assert report["seconds"] < 3.0
+    assert stdout.strip()
+
+
+def test_help_lists_the_commands() -> None:
+    stdout, _ = _probe("--help")
+    for command in ("halftone", "info", "weights", "train"):
+        assert command in stdout
+
+
+def test_version_prints_the_package_version() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "halftint", "--version"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0
+    assert result.stdout == f"halftint {__version__}\n"
+    assert result.stderr == ""
+
+
+def test_unknown_command_is_a_one_line_usage_error() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "halftint", "dither-all"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("halftint: error: No such command 'dither-all'")
+
+
+@pytest.mark.slow
+def test_info_json_has_the_expected_keys() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "halftint", "info", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    expected = {
+        "halftint",
+        "python",
+        "platform",
+        "torch",
+        "cuda_available",
+        "cuda_version",
+        "devices",
+        "cpu_threads",
+        "cache_folder",
+    }
+    assert expected <= set(info)
+    assert info["halftint"] == __version__
+    assert info["python"] == ".".join(map(str, sys.version_info[:3]))
+    assert isinstance(info["cuda_available"], bool)
+    assert info["devices"][0] == "cpu"
+    assert isinstance(info["cpu_threads"], int)
+    assert info["cpu_threads"] >= 1
