@@ -20,7 +20,7 @@ class UsageError(HalftintError):
 
 
 class InputError(HalftintError):
-    """One input could not be processed (unreadable, truncated, not an image): exit 1 for a batch."""
+    """One input could not be processed (unreadable, truncated, not an image): exit 1."""
 
 
 class WeightsError(HalftintError):

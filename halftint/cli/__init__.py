@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
         # Click's own errors (unknown option, missing argument: usage errors, exit 2)
         ctx = getattr(error, "ctx", None)
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-        print_error(str(error.format_message()) + hint)  # type: ignore[attr-defined]
+        print_error(str(error.format_message()) + hint)
         code = int(getattr(error, "exit_code", 2))
     except HalftintError as error:
         print_error(str(error))

@@ -15,12 +15,18 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # help texts are plain text: brackets such as `hf://OWNER/REPO[/SUBDIR]` are not markup
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 weights_app = typer.Typer(
-    help="List, download, verify, publish and convert weights bundles.", no_args_is_help=True
+    help="List, download, verify, publish and convert weights bundles.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
-train_app = typer.Typer(help="Train the networks on your own photos.", no_args_is_help=True)
+train_app = typer.Typer(
+    help="Train the networks on your own photos.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(weights_app, name="weights")
 app.add_typer(train_app, name="train")
 
@@ -34,7 +40,11 @@ def _version_callback(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(
-        False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
+        False,
+        "--version",
+        callback=_version_callback,
+        is_eager=True,
+        help="Print the version and exit.",
     ),
 ) -> None:
     """Turn black-and-white halftone prints into color photographs."""

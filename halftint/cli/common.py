@@ -95,7 +95,9 @@ def _scan_folder(folder: Path) -> tuple[list[Path], int]:
     images: list[Path] = []
     others = 0
     for path in sorted(folder.rglob("*")):
-        if not path.is_file() or any(part.startswith(".") for part in path.relative_to(folder).parts):
+        if not path.is_file() or any(
+            part.startswith(".") for part in path.relative_to(folder).parts
+        ):
             continue
         if path.suffix.lower() in IMAGE_SUFFIXES:
             images.append(path)
@@ -116,7 +118,9 @@ class OutputPlan:
     target: Path | None = None
 
     @classmethod
-    def from_option(cls, out: str | None, inputs: InputSet, outputs_per_input: int = 1) -> OutputPlan:
+    def from_option(
+        cls, out: str | None, inputs: InputSet, outputs_per_input: int = 1
+    ) -> OutputPlan:
         """Decide what `-o OUT` means for these inputs.
 
         Raises:
@@ -182,7 +186,11 @@ class BatchReport:
             # library messages often name the file already; say it once
             print_error(reason if label in reason else f"{label}: {reason}")
         if verbose or self.failed or self.skipped or self.skipped_non_images:
-            parts = [f"{self.done} done", f"{len(self.skipped)} skipped", f"{len(self.failed)} failed"]
+            parts = [
+                f"{self.done} done",
+                f"{len(self.skipped)} skipped",
+                f"{len(self.failed)} failed",
+            ]
             if self.skipped_non_images:
                 parts.append(f"{self.skipped_non_images} non-image files ignored")
             note(", ".join(parts))
@@ -238,4 +246,3 @@ def run_batch(
                 report.failed.append((item.label, f"{reason}{where}"))
             progress.advance(task)
     return report
-
