@@ -13,7 +13,7 @@ import torch
 
 from halftint.checkpoint import load_bundle
 from halftint.color import rgb_to_gray
-from halftint.errors import HalftintError, UsageError
+from halftint.errors import HalftintError, UsageError, WeightsError
 from halftint.halftone import dither
 from halftint.nets import get_preset
 from halftint.pipeline import Colorizer, resolve_device, resolve_precision
@@ -248,18 +248,27 @@ def test_bad_shapes_are_refused_naming_the_shape(colorizer: Colorizer) -> None:
         colorizer.colorize(torch.zeros(2, 1, 8, 8), seed=0)
     with pytest.raises(ValueError, match=r"reference must be a \(B, 3, H, W\)"):
         colorizer.encode(torch.zeros(1, 1, 8, 8))
-    with pytest.raises(ValueError, match=r"z must be \(k, 8\), got shape \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"z must be \(k, 8\) with k >= 1, got shape \(2, 3\)"):
         colorizer.colorize(torch.zeros(1, 1, 8, 8), z=torch.zeros(2, 3))
     with pytest.raises(ValueError, match="either reference or z"):
         colorizer.colorize(
             torch.zeros(1, 1, 8, 8), reference=torch.zeros(1, 3, 8, 8), z=torch.zeros(1, 8)
         )
+    with pytest.raises(ValueError, match="n=3 applies to random codes only"):
+        colorizer.colorize(torch.zeros(1, 1, 8, 8), z=torch.zeros(1, 8), n=3)
     with pytest.raises(ValueError, match="n must be at least 1"):
         colorizer.sample_codes(0, 1)
     with pytest.raises(ValueError, match="corners must be 2 or 4"):
         colorizer.interpolation_codes(corners=3)
     with pytest.raises(ValueError, match="steps must be at least 2"):
         colorizer.interpolation_codes(steps=1)
+
+
+def test_a_bundle_trained_on_an_unknown_halftone_method_is_refused(tiny_bundle: Path) -> None:
+    bundle = load_bundle(tiny_bundle)
+    bundle.meta["halftone_methods"] = ["mezzotint"]
+    with pytest.raises(WeightsError, match="halftone method 'mezzotint' is unknown"):
+        Colorizer(bundle, device="cpu")
 
 
 def test_device_and_precision_names() -> None:

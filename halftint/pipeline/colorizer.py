@@ -32,8 +32,8 @@ from torch import nn
 from halftint.checkpoint import REQUIRED_NETWORKS, Bundle
 from halftint.color import recombine_luminance
 from halftint.edges import canny_edges
-from halftint.errors import HalftintError
-from halftint.halftone import dither
+from halftint.errors import HalftintError, WeightsError
+from halftint.halftone import METHODS, dither
 from halftint.nets import ColorizationNet, FusionNet, InverseHalftoneNet, ReferenceEncoder
 from halftint.pipeline.device import (
     Precision,
@@ -107,6 +107,11 @@ class Colorizer:
         self.working_size = bundle.working_size
         methods = bundle.meta.get("halftone_methods") or [DEFAULT_HALFTONE_METHOD]
         self.halftone_method = str(methods[0])
+        if self.halftone_method not in METHODS:
+            raise WeightsError(
+                f"the bundle's halftone method {self.halftone_method!r} is unknown to this "
+                f"halftint (known: {', '.join(METHODS)}); upgrade halftint"
+            )
         self.z_dim = self.encoder.config.z_dim
         self.alignment = 2**self.ihn.config.depth
         self.overlap = math.ceil(MIN_OVERLAP / self.alignment) * self.alignment
@@ -187,12 +192,13 @@ class Colorizer:
         _check(halftone, "halftone", 1, batch=1)
         if reference is not None and z is not None:
             raise ValueError("give either reference or z, not both")
+        if n != 1 and (reference is not None or z is not None):
+            raise ValueError(f"n={n} applies to random codes only; pass k codes as z instead")
         if reference is not None:
             _check(reference, "reference", 3, batch=1)
             codes = self.encode(reference)
         elif z is not None:
-            if z.dim() != 2 or z.shape[1] != self.z_dim:
-                raise ValueError(f"z must be (k, {self.z_dim}), got shape {tuple(z.shape)}")
+            self._check_codes(z)
             codes = z.float()
         else:
             codes = self.sample_codes(n, seed)
@@ -233,9 +239,8 @@ class Colorizer:
             return (1 - weights) * ends[0] + weights * ends[1]
         top = (1 - weights) * ends[0] + weights * ends[1]
         bottom = (1 - weights) * ends[2] + weights * ends[3]
-        grid = (1 - weights).unsqueeze(2) * top.unsqueeze(0) + weights.unsqueeze(
-            2
-        ) * bottom.unsqueeze(0)
+        down = weights.unsqueeze(2)  # (steps, 1, 1): the row's position between top and bottom
+        grid = (1 - down) * top.unsqueeze(0) + down * bottom.unsqueeze(0)
         return grid.reshape(steps * steps, self.z_dim)
 
     def colorize_gray(
@@ -249,6 +254,7 @@ class Colorizer:
             keep_luma: recombine the colors with `gray` at full resolution.
         """
         _check(gray, "gray", 1, batch=1)
+        self._check_codes(z)
         gray = gray.float().clamp(0.0, 1.0)
         small_gray = self._to_working(gray).to(self.device)
         small_halftone = self._rehalftone(small_gray)
@@ -352,6 +358,10 @@ class Colorizer:
         """Bytes one IHN call may use: a share of what is free, capped on the CPU."""
         budget = MEMORY_SHARE * available_memory(self.device)
         return min(budget, CPU_TILE_BUDGET) if self.device.type == "cpu" else budget
+
+    def _check_codes(self, z: torch.Tensor) -> None:
+        if z.dim() != 2 or z.shape[1] != self.z_dim or z.shape[0] == 0:
+            raise ValueError(f"z must be (k, {self.z_dim}) with k >= 1, got shape {tuple(z.shape)}")
 
     def _to_device(self, tensor: torch.Tensor) -> torch.Tensor:
         return tensor.to(device=self.device, dtype=torch.float32).contiguous(
