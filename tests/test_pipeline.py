@@ -21,6 +21,7 @@ from halftint.pipeline import colorizer as colorizer_module
 from halftint.pipeline.device import cpu_has_native_bf16
 from halftint.pipeline.memory import ihn_bytes_per_pixel
 from halftint.pipeline.noise import positional_noise
+from halftint.pipeline.sheets import CELL_LONG_SIDE, GAP, contact_sheet, fit_to_cell, grid
 from halftint.pipeline.tiling import plan_side, run_tiled
 
 HALF_8BIT_STEP = 0.5 / 255
@@ -234,6 +235,38 @@ def test_bf16_colorization_stays_close_to_fp32(tiny_bundle: Path) -> None:
     result = mixed.colorize(halftone, seed=3)
     assert result.dtype == torch.float32
     assert (result - expected).abs().mean() < 0.02
+
+
+# --- sheets ---------------------------------------------------------------------------------
+
+
+def test_contact_sheet_puts_input_gray_and_colorings_in_a_row() -> None:
+    halftone = torch.zeros(1, 1, 10, 12)
+    gray = torch.full((1, 1, 10, 12), 0.5)
+    colors = torch.rand(2, 3, 10, 12, generator=torch.Generator().manual_seed(0))
+    sheet = contact_sheet(halftone, gray, colors)
+    assert sheet.shape == (3, 10, 4 * 12 + 3 * GAP)
+    assert sheet[:, :, :12].max() == 0 and torch.all(sheet[:, :, 12 : 12 + GAP] == 1)
+    assert torch.all(sheet[:, :, 12 + GAP : 24 + GAP] == 0.5)
+    third = 2 * (12 + GAP)
+    assert torch.equal(sheet[:, :, third : third + 12], colors[0])
+    with pytest.raises(ValueError, match=r"gray must be \(1, 1, 10, 12\)"):
+        contact_sheet(halftone, torch.zeros(1, 1, 10, 11), colors)
+
+
+def test_grid_fills_rows_and_leaves_the_rest_white() -> None:
+    cells = torch.zeros(5, 3, 4, 6)
+    sheet = grid(cells, columns=2)
+    assert sheet.shape == (3, 3 * 4 + 2 * GAP, 2 * 6 + GAP)
+    last_row = 2 * (4 + GAP)
+    assert sheet[:, last_row:, :6].max() == 0 and sheet[:, last_row:, 6:].min() == 1
+
+
+def test_cells_shrink_to_fit_but_never_grow() -> None:
+    wide = torch.rand(1, 3, CELL_LONG_SIDE, 2 * CELL_LONG_SIDE)
+    assert fit_to_cell(wide).shape == (1, 3, CELL_LONG_SIDE // 2, CELL_LONG_SIDE)
+    small = torch.rand(2, 1, 30, 40)
+    assert fit_to_cell(small) is small
 
 
 # --- errors ---------------------------------------------------------------------------------

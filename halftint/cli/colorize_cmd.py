@@ -101,7 +101,7 @@ def colorize(  # noqa: PLR0917  (Typer maps every option to a parameter)
 
     Examples:
 
-        halftint colorize scan.png --random -n 5 --weights lite-photos-v1
+        halftint colorize scan.png --random -n 5 --weights runs/mine/bundle
 
         halftint colorize scans/ --ref sunset.jpg -o colored/
 
@@ -122,7 +122,7 @@ def colorize(  # noqa: PLR0917  (Typer maps every option to a parameter)
         note(f"seed {seed} (pass --seed {seed} to repeat these colors)")
 
     def work(item: InputItem, report: BatchReport) -> None:
-        from halftint.pipeline.sheets import contact_sheet
+        from halftint.pipeline.sheets import contact_sheet, fit_to_cell
         from halftint.pipeline.sheets import grid as grid_of
 
         destinations = _destinations(plan, item, mode, samples, grid)
@@ -130,7 +130,13 @@ def colorize(  # noqa: PLR0917  (Typer maps every option to a parameter)
         if not pending:
             return
         halftone = _read_halftone(item)
-        gray = colorizer.descreen(halftone, progress=tile_progress)
+        try:
+            gray = colorizer.descreen(halftone, progress=tile_progress)
+        finally:
+            tile_progress.close()
+        if grid or mode == "interpolate":
+            # shown only as cells of a sheet: colorize at the cell's size, not the scan's
+            halftone, gray = fit_to_cell(halftone), fit_to_cell(gray)
         if mode == "ref":
             assert reference_code is not None
             codes = reference_code
@@ -176,7 +182,7 @@ def descreen(  # noqa: PLR0917  (Typer maps every option to a parameter)
 
     Examples:
 
-        halftint descreen scan.png --weights lite-photos-v1
+        halftint descreen scan.png --weights runs/mine/bundle
 
         cat scan.png | halftint descreen - -o - > gray.png
     """
@@ -188,7 +194,10 @@ def descreen(  # noqa: PLR0917  (Typer maps every option to a parameter)
         destination = plan.destination(item, ".gray.png")
         if output_exists(destination, overwrite, report):
             return
-        gray = colorizer.descreen(_read_halftone(item), progress=tile_progress)
+        try:
+            gray = colorizer.descreen(_read_halftone(item), progress=tile_progress)
+        finally:
+            tile_progress.close()
         _write_all(gray, [destination], [destination], overwrite)
         report.done += 1
 

@@ -45,7 +45,7 @@ def grid(cells: torch.Tensor, columns: int) -> torch.Tensor:
         )
     if columns < 1:
         raise ValueError(f"columns must be at least 1, got {columns}")
-    cells = _shrink(cells.float())
+    cells = fit_to_cell(cells.float())
     count, _, height, width = cells.shape
     rows = -(-count // columns)
     sheet = cells.new_ones(
@@ -58,11 +58,16 @@ def grid(cells: torch.Tensor, columns: int) -> torch.Tensor:
     return sheet
 
 
-def _shrink(cells: torch.Tensor) -> torch.Tensor:
-    height, width = cells.shape[-2:]
+def fit_to_cell(images: torch.Tensor) -> torch.Tensor:
+    """Shrink `(N, C, H, W)` images (never enlarge) so their long side fits a sheet's cell.
+
+    Callers that know an image will only be shown in a sheet shrink it first and compute the
+    rest at that size: a 16 x 16 interpolation grid of a large scan never exists at full size.
+    """
+    height, width = images.shape[-2:]
     scale = CELL_LONG_SIDE / max(height, width)
     if scale >= 1.0:
-        return cells
+        return images
     size = (max(1, round(height * scale)), max(1, round(width * scale)))
-    shrunk = F.interpolate(cells, size=size, mode="bilinear", antialias=True, align_corners=False)
+    shrunk = F.interpolate(images, size=size, mode="bilinear", antialias=True, align_corners=False)
     return shrunk.clamp_(0.0, 1.0)
