@@ -82,9 +82,10 @@ def read_image(source: str | os.PathLike[str], mode: Literal["gray", "rgb"] = "r
     if not data:
         raise InputError(f"{label} is empty (0 bytes), not an image")
     try:
-        with Image.open(io.BytesIO(data)) as opened:
-            opened.load()
-            image = ImageOps.exif_transpose(opened)
+        # a file already in memory: nothing to close, and no copy for the EXIF turn
+        image = Image.open(io.BytesIO(data))
+        image.load()
+        ImageOps.exif_transpose(image, in_place=True)
     except Image.DecompressionBombError:
         raise InputError(
             f"{label} is too large to read safely (over {2 * _pixel_limit()} pixels, "
