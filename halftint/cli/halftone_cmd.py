@@ -90,9 +90,9 @@ def halftone(  # noqa: PLR0917  (Typer maps every option to a parameter)
 
     Examples:
 
-        halftint halftone photo.jpg                       # photo.halftone.png, Floyd–Steinberg
+        halftint halftone photo.jpg    (makes photo.halftone.png)
 
-        halftint halftone photos/ -o halftones/ --method clustered --lpi 100 --dpi 600
+        halftint halftone photos/ -o prints/ --method clustered --lpi 100
 
         cat photo.png | halftint halftone - -o - > dots.png
     """
