@@ -30,32 +30,54 @@ PLAIN_PROGRESS_SECONDS = 30.0
 # losses shown beside the progress bar (the first few the stage reports)
 SHOWN_LOSSES = 4
 
-DATA = typer.Option(None, "--data", help="Folder of color photos (recursive).")
+DATA = typer.Option(None, "--data", metavar="DIR", help="Folder of color photos (recursive).")
 VAL_DATA = typer.Option(
-    None, "--val-data", help="Separate validation photos (default: a hashed share of --data)."
+    None,
+    "--val-data",
+    metavar="DIR",
+    help="Separate validation photos (default: a hashed share of --data).",
 )
-OUT = typer.Option(..., "--out", "-o", help="Run folder (created; holds state, logs, bundle).")
-PRESET = typer.Option(None, "--preset", help="Network sizes: lite (CPU friendly) or paper.")
-CONFIG = typer.Option(None, "--config", help="TOML settings file (e.g. a run's config.toml).")
+OUT = typer.Option(
+    ..., "--out", "-o", metavar="RUN", help="Run folder (created; holds state, logs, bundle)."
+)
+PRESET = typer.Option(
+    None, "--preset", metavar="NAME", help="Network sizes: lite (CPU friendly) or paper."
+)
+CONFIG = typer.Option(
+    None, "--config", metavar="FILE", help="TOML settings file (e.g. a run's config.toml)."
+)
 RESUME = typer.Option(
     False, "--resume", help="Continue the stages already started in --out (skip finished ones)."
 )
-STEPS = typer.Option(None, "--steps", help="Optimizer steps (per stage for 'all').", min=1)
-EPOCHS = typer.Option(None, "--epochs", help="Passes over the photos instead of --steps.", min=0)
+STEPS = typer.Option(
+    None, "--steps", metavar="N", help="Optimizer steps (per stage for 'all').", min=1
+)
+EPOCHS = typer.Option(
+    None, "--epochs", metavar="N", help="Passes over the photos instead of --steps.", min=0
+)
 TIME_BUDGET = typer.Option(
     None,
     "--time-budget",
+    metavar="MINUTES",
     help="Minutes of training; 'all' shares them out over the stages (ihn 40 %, hist 5 %, "
     "colorizer 45 %, fusion 10 %).",
     min=0,
 )
-LR = typer.Option(None, "--lr", help="Adam learning rate (default: the paper's).", min=0)
-BATCH = typer.Option(None, "--batch-size", help="Global batch size.", min=1)
-CROP = typer.Option(None, "--crop-size", help="Training crop side (default: the preset's).", min=16)
-SEED = typer.Option(None, "--seed", help="Seed of weights and data.")
-DEVICE = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N.")
-WORKERS = typer.Option(None, "--workers", help="Data loader processes (default: automatic).", min=0)
-SET = typer.Option(None, "--set", help="Any setting as KEY=VALUE (TOML value); repeatable.")
+LR = typer.Option(
+    None, "--lr", metavar="RATE", help="Adam learning rate (default: the paper's).", min=0
+)
+BATCH = typer.Option(None, "--batch-size", metavar="N", help="Global batch size.", min=1)
+CROP = typer.Option(
+    None, "--crop-size", metavar="PX", help="Training crop side (default: the preset's).", min=16
+)
+SEED = typer.Option(None, "--seed", metavar="N", help="Seed of weights and data.")
+DEVICE = typer.Option(None, "--device", metavar="DEV", help="auto, cpu, cuda or cuda:N.")
+WORKERS = typer.Option(
+    None, "--workers", metavar="N", help="Data loader processes (default: automatic).", min=0
+)
+SET = typer.Option(
+    None, "--set", metavar="KEY=VALUE", help="Any setting as KEY=VALUE (TOML value); repeatable."
+)
 
 
 # (command, stages it runs, help); the stage names are halftint.train.config.STAGES, spelled out

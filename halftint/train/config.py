@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
-import tomllib
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, from PyPI
+    import tomli as tomllib
 
 from halftint.data import HalftoneSettings, ReferenceSettings
 from halftint.errors import UsageError
@@ -33,14 +37,15 @@ class StageSchedule:
 
     The stage ends at `steps` optimizer steps (or `epochs` passes over the training photos when
     `steps` is 0), or earlier once `minutes` of training time are spent (0: no time limit).
-    `batch_size` is the global batch: with several processes each takes an equal share.
+    `batch_size` is the global batch: with several processes each takes an equal share. Zero
+    steps, epochs and batch size mean the preset's defaults (`PRESET_SCHEDULES`).
     """
 
     steps: int = 0
     epochs: float = 0.0
     minutes: float = 0.0
     lr: float = 1e-4
-    batch_size: int = 4
+    batch_size: int = 0
 
 
 @dataclass
@@ -74,12 +79,14 @@ class TrainConfig:
     cache_long_side: int = 0
     workers: int = -1
     device: str = "auto"
+    threads: int = 0
     precision: str = "auto"
     log_every: int = 10
     checkpoint_every: int = 250
     checkpoint_minutes: float = 5.0
     sample_every: int = 250
     sample_count: int = 4
+    val_images: int = 16
     ihn: StageSchedule = field(default_factory=lambda: StageSchedule(lr=2e-4))
     hist: StageSchedule = field(default_factory=StageSchedule)
     colorizer: StageSchedule = field(default_factory=StageSchedule)
@@ -108,7 +115,9 @@ class TrainConfig:
 
 
 # Default schedules per preset (steps or epochs, batch size); lr stays the paper's unless set.
-# `paper` follows the paper's epochs; `lite` is sized for about one hour on a 2-core CPU.
+# `paper` follows the paper's epochs. `lite` is sized for about one hour on a 2-core CPU even
+# when only one core is free: one-thread step costs measured with benchmarks/train.py (ihn 0.2 s,
+# hist 0.03 s, colorizer 1.1 s, fusion 0.45 s) give 20 + 0.5 + 27 + 6 minutes.
 PRESET_SCHEDULES: dict[str, dict[str, dict[str, float]]] = {
     "paper": {
         "ihn": {"epochs": 130, "batch_size": 4},
@@ -117,10 +126,10 @@ PRESET_SCHEDULES: dict[str, dict[str, dict[str, float]]] = {
         "fusion": {"epochs": 300, "batch_size": 4},
     },
     "lite": {
-        "ihn": {"steps": 1500, "batch_size": 4},
-        "hist": {"steps": 300, "batch_size": 8},
-        "colorizer": {"steps": 1200, "batch_size": 4},
-        "fusion": {"steps": 300, "batch_size": 4},
+        "ihn": {"steps": 6000, "batch_size": 4},
+        "hist": {"steps": 1000, "batch_size": 8},
+        "colorizer": {"steps": 1500, "batch_size": 4},
+        "fusion": {"steps": 800, "batch_size": 4},
     },
 }
 
@@ -142,9 +151,11 @@ def resolve(config: TrainConfig, working_size: int) -> TrainConfig:
     for stage in STAGES:
         schedule = dataclasses.replace(resolved.schedule(stage))
         defaults = PRESET_SCHEDULES.get(config.preset, PRESET_SCHEDULES["lite"])[stage]
-        if schedule.steps <= 0 and schedule.epochs <= 0:
+        if schedule.steps == 0 and schedule.epochs == 0:
             schedule.steps = int(defaults.get("steps", 0))
             schedule.epochs = float(defaults.get("epochs", 0.0))
+        if schedule.batch_size == 0:
+            schedule.batch_size = int(defaults["batch_size"])
         setattr(resolved, stage, schedule)
     if resolved.crop_size <= 0:
         resolved.crop_size = working_size
@@ -158,6 +169,7 @@ def resolve(config: TrainConfig, working_size: int) -> TrainConfig:
 def check(config: TrainConfig) -> None:
     """Raise UsageError naming the first setting that is out of range."""
     _require(config.seed >= 0, "seed", config.seed, ">= 0")
+    _require(config.threads >= 0, "threads", config.threads, ">= 0 (0: automatic)")
     _require(0.0 <= config.val_fraction < 1.0, "val_fraction", config.val_fraction, "in [0, 1)")
     _require(config.crop_size >= 16, "crop_size", config.crop_size, ">= 16")
     _require(
@@ -173,6 +185,7 @@ def check(config: TrainConfig) -> None:
     for name in ("log_every", "checkpoint_every", "sample_every"):
         _require(getattr(config, name) >= 1, name, getattr(config, name), ">= 1")
     _require(config.sample_count >= 1, "sample_count", config.sample_count, ">= 1")
+    _require(config.val_images >= 1, "val_images", config.val_images, ">= 1")
     for stage in STAGES:
         schedule = config.schedule(stage)
         _require(schedule.steps >= 0, f"{stage}.steps", schedule.steps, ">= 0")

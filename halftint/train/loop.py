@@ -56,8 +56,8 @@ NETWORK_SOURCES = {
     "discriminator": "colorizer",
     "fusion": "fusion",
 }
-# validation images the metrics are measured on (the sheet shows the first `sample_count`)
-VAL_IMAGES = 16
+# epochs of a small photo folder last seconds: saving at each would write more than it trains
+EPOCH_SAVE_MIN_SECONDS = 60.0
 # the data stream of validation samples, apart from the four stages' streams (0-3)
 _VAL_STREAM = 99
 
@@ -232,7 +232,10 @@ def run_stage(
         due = (
             step % config.checkpoint_every == 0
             or time.monotonic() - last_save >= config.checkpoint_minutes * 60
-            or samples_seen // train_count != epoch_before
+            or (
+                samples_seen // train_count != epoch_before
+                and time.monotonic() - last_save >= EPOCH_SAVE_MIN_SECONDS
+            )
         )
         if distributed.is_main and (due or stopped or last):
             finished = last or out_of_time
@@ -306,7 +309,7 @@ def _validation_batches(
     source = photos.val.images or photos.train.images
     samples = [
         maker(source[index % len(source)], np.random.default_rng([config.seed, _VAL_STREAM, index]))
-        for index in range(max(VAL_IMAGES, config.sample_count))
+        for index in range(max(config.val_images, config.sample_count))
     ]
     size = config.sample_count
     return [

@@ -1,0 +1,97 @@
+"""TrainConfig: TOML round trip, command-line overrides, preset defaults and range checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from halftint.errors import UsageError
+from halftint.train.config import (
+    PRESET_SCHEDULES,
+    TrainConfig,
+    apply,
+    load_toml,
+    parse_override,
+    resolve,
+    to_toml,
+)
+
+
+def test_toml_round_trip_gives_an_equal_config(tmp_path: Path) -> None:
+    config = apply(
+        TrainConfig(),
+        {"preset": "paper", "ihn": {"steps": 7}, "halftone": {"mixture": {"clustered": 1.0}}},
+        "test",
+    )
+    path = tmp_path / "config.toml"
+    path.write_text(to_toml(config), encoding="utf-8")
+    assert apply(TrainConfig(), load_toml(path), str(path)) == config
+    assert load_toml(path)["halftone"]["mixture"] == {"clustered": 1.0}
+
+
+def test_overrides_parse_toml_values_and_bare_words() -> None:
+    assert parse_override("ihn.steps=3000") == {"ihn": {"steps": 3000}}
+    assert parse_override("rescale=[0.5, 1]") == {"rescale": [0.5, 1]}
+    assert parse_override("preset=paper") == {"preset": "paper"}
+    config = apply(TrainConfig(), parse_override("colorizer.lr=5e-5"), "--set")
+    assert config.colorizer.lr == 5e-5
+    assert config.rescale == (0.6, 1.0)
+    config = apply(config, parse_override("rescale=[0.5, 1]"), "--set")
+    assert config.rescale == (0.5, 1.0)
+    with pytest.raises(UsageError, match="expected KEY=VALUE"):
+        parse_override("ihn.steps")
+
+
+def test_unknown_settings_and_wrong_types_are_named() -> None:
+    with pytest.raises(UsageError, match=r"unknown setting ihn\.stepz in --set; valid: batch_size"):
+        apply(TrainConfig(), {"ihn": {"stepz": 3}}, "--set")
+    with pytest.raises(UsageError, match=r"setting ihn\.steps in f\.toml must be int, got 2\.5"):
+        apply(TrainConfig(), {"ihn": {"steps": 2.5}}, "f.toml")
+    with pytest.raises(UsageError, match="must be a table"):
+        apply(TrainConfig(), {"losses": 3}, "--set")
+
+
+def test_resolve_fills_preset_defaults() -> None:
+    resolved = resolve(TrainConfig(preset="lite"), working_size=128)
+    assert resolved.crop_size == 128 and resolved.cache_long_side == 256
+    for stage, defaults in PRESET_SCHEDULES["lite"].items():
+        assert resolved.schedule(stage).steps == defaults["steps"]
+        assert resolved.schedule(stage).batch_size == defaults["batch_size"]
+    assert resolved.ihn.lr == 2e-4 and resolved.colorizer.lr == 1e-4
+    paper = resolve(TrainConfig(preset="paper"), working_size=256)
+    assert paper.ihn.epochs == 130 and paper.ihn.steps == 0
+    # epochs become steps through the number of photos: 130 * 10 / 4 rounded up
+    assert paper.total_steps("ihn", train_photos=10) == 325
+    explicit = resolve(apply(TrainConfig(), {"ihn": {"steps": 9}}, "t"), working_size=128)
+    assert explicit.total_steps("ihn", train_photos=10) == 9
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"ihn": {"batch_size": -2}}, r"bad setting ihn\.batch_size = -2: must be >= 1"),
+        ({"hist": {"steps": -1}}, r"bad setting hist\.steps = -1: must be >= 0"),
+        ({"crop_size": 8}, r"bad setting crop_size = 8: must be >= 16"),
+        ({"halftone": {"mixture": {"halftoning": 1.0}}}, r"must be one of floyd-steinberg"),
+        ({"halftone": {"mixture": {"clustered": 0.0}}}, "a positive total weight"),
+        ({"halftone": {"clustered_period": [1.0, 4.0]}}, r"2 <= low <= high"),
+        ({"halftone": {"clustered_spots": ["star"]}}, r"one of round, ellipse"),
+        ({"precision": "fp8"}, "auto, fp32 or bf16"),
+        ({"val_fraction": 1.0}, r"in \[0, 1\)"),
+        ({"seed": -1}, ">= 0"),
+    ],
+)
+def test_resolve_rejects_out_of_range_settings(settings: dict[str, Any], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        resolve(apply(TrainConfig(), settings, "test"), working_size=128)
+
+
+def test_load_toml_reports_missing_and_broken_files(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="config file not found"):
+        load_toml(tmp_path / "none.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("ihn = [", encoding="utf-8")
+    with pytest.raises(UsageError, match="is not valid TOML"):
+        load_toml(broken)

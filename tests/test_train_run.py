@@ -1,0 +1,275 @@
+"""Training runs through the real command line: folders, resume, kill-and-resume, DDP, errors.
+
+The runs use the tiny preset (see tests/tiny_cli.py) on four small generated photos.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from halftint.checkpoint import load_bundle
+from halftint.io import read_image, write_image
+
+TESTS = Path(__file__).resolve().parent
+TINY_CLI = str(TESTS / "tiny_cli.py")
+STAGES = ("ihn", "hist", "colorizer", "fusion")
+# small, fast and quiet: no worker processes, a record every step
+QUICK = [
+    "--preset", "tiny", "--workers", "0",
+    "--set", "log_every=1", "--set", "sample_every=2", "--set", "val_images=4",
+]  # fmt: skip
+
+
+def _environment() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(TESTS)}
+
+
+def _halftint(*arguments: str, tiny: bool = True) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, TINY_CLI] if tiny else [sys.executable, "-m", "halftint"]
+    return subprocess.run(
+        [*command, *arguments],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=_environment(),
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    for index in range(4):
+        y, x = np.mgrid[0:48, 0:64] / 64.0
+        phase = rng.uniform(0, 6, 3)
+        image = np.stack(
+            [np.sin(6 * x + phase[0]), np.cos(5 * y + phase[1]), np.sin(4 * (x - y) + index)], -1
+        )
+        write_image((0.5 + 0.45 * image).astype(np.float32), folder / f"photo{index}.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def finished_run(photos: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("runs") / "all"
+    result = _halftint(
+        "train", "all", "--data", str(photos), "--out", str(run), "--steps", "2", *QUICK
+    )
+    assert result.returncode == 0, result.stderr
+    return run
+
+
+def _records(run: Path, stage: str) -> list[dict[str, Any]]:
+    lines = (run / stage / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def test_all_writes_every_part_of_a_run(finished_run: Path) -> None:
+    assert (finished_run / "config.toml").is_file()
+    for stage in STAGES:
+        assert (finished_run / stage / "state.pt").is_file()
+        status = json.loads((finished_run / stage / "status.json").read_text(encoding="utf-8"))
+        assert status == {"step": 2, "total_steps": 2, "finished": True}
+        steps = [record["step"] for record in _records(finished_run, stage) if "losses" in record]
+        assert steps == [1, 2]
+        record = _records(finished_run, stage)[0]
+        assert {"step", "epoch", "lr", "images_per_s", "elapsed_s", "losses"} <= set(record)
+        sheet = read_image(finished_run / stage / "samples" / "step_0000002.png")
+        assert sheet.shape[0] > 32 * 4
+    bundle = load_bundle(finished_run / "bundle")
+    assert set(bundle.networks) == {"ihn", "encoder", "generator", "fusion"}
+    assert bundle.working_size == 32 and bundle.preset == "tiny"
+    assert bundle.meta["halftone_methods"][0] == "floyd-steinberg"
+    assert set(bundle.meta["metrics"]) == set(STAGES)
+
+
+def test_colorize_loads_the_exported_bundle(finished_run: Path, tmp_path: Path) -> None:
+    halftone = (np.random.default_rng(3).random((40, 48)) > 0.5).astype(np.float32)
+    write_image(halftone, tmp_path / "print.png")
+    result = _halftint(
+        "colorize", str(tmp_path / "print.png"), "--weights", str(finished_run / "bundle"),
+        "--random", "--seed", "1", "--device", "cpu", "-o", str(tmp_path / "color.png"),
+        tiny=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert read_image(tmp_path / "color.png").shape == (40, 48, 3)
+
+
+def test_a_finished_run_is_skipped_with_resume_and_refused_without(
+    finished_run: Path, photos: Path
+) -> None:
+    before = (finished_run / "ihn" / "state.pt").stat().st_mtime_ns
+    resumed = _halftint(
+        "train", "all", "--data", str(photos), "--out", str(finished_run), "--resume", *QUICK
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stderr.count("already finished") == 4
+    assert (finished_run / "ihn" / "state.pt").stat().st_mtime_ns == before
+    refused = _halftint("train", "ihn", "--out", str(finished_run), *QUICK)
+    assert refused.returncode == 2
+    assert "already has a ihn stage; pass --resume" in refused.stderr
+
+
+def test_export_writes_a_bundle_elsewhere_and_keeps_existing_ones(
+    finished_run: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "exported"
+    first = _halftint(
+        "train",
+        "export",
+        "--out",
+        str(finished_run),
+        "--to",
+        str(target),
+        "--include-training-networks",
+    )
+    assert first.returncode == 0, first.stderr
+    assert set(load_bundle(target).networks) == {
+        "ihn",
+        "encoder",
+        "generator",
+        "discriminator",
+        "histogram",
+        "fusion",
+    }
+    again = _halftint("train", "export", "--out", str(finished_run), "--to", str(target))
+    assert again.returncode == 2 and "exists (use --overwrite" in again.stderr
+
+
+def test_a_later_stage_uses_the_earlier_stages_of_its_run_folder(
+    finished_run: Path, photos: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "staged"
+    missing = _halftint("train", "colorizer", "--data", str(photos), "--out", str(run), *QUICK)
+    assert missing.returncode == 2
+    assert "needs the network ihn from stage ihn" in missing.stderr
+    assert not run.exists()
+    # a run folder holding only the ihn and hist stages of another run
+    run.mkdir()
+    shutil.copy(finished_run / "config.toml", run / "config.toml")
+    for stage in ("ihn", "hist"):
+        shutil.copytree(finished_run / stage, run / stage)
+    result = _halftint("train", "colorizer", "--out", str(run), "--steps", "1", *QUICK)
+    assert result.returncode == 0, result.stderr
+    colorizer = torch.load(run / "colorizer" / "state.pt", weights_only=True)
+    assert colorizer["step"] == 1 and not (run / "bundle").exists()
+
+
+@pytest.mark.parametrize(
+    ("layout", "message"),
+    [
+        ("missing", "data folder not found"),
+        ("empty", "holds no photos"),
+        ("text", "holds no photos"),
+    ],
+)
+def test_bad_data_folders_give_one_line_and_leave_no_run(
+    tmp_path: Path, layout: str, message: str
+) -> None:
+    data = tmp_path / "data"
+    if layout != "missing":
+        data.mkdir()
+    if layout == "text":
+        (data / "readme.txt").write_text("no photos here")
+    run = tmp_path / "run"
+    result = _halftint("train", "ihn", "--data", str(data), "--out", str(run), tiny=False)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+    assert not run.exists()
+
+
+def _tensors(state: dict[str, Any]) -> dict[str, torch.Tensor]:
+    flat: dict[str, torch.Tensor] = {}
+
+    def walk(prefix: str, value: object) -> None:
+        if isinstance(value, torch.Tensor):
+            flat[prefix] = value
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(f"{prefix}/{key}", item)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(f"{prefix}/{index}", item)
+
+    walk("", {"networks": state["networks"], "optimizers": state["optimizers"]})
+    return flat
+
+
+@pytest.mark.slow
+def test_killing_and_resuming_gives_the_same_weights_as_an_uninterrupted_run(
+    photos: Path, tmp_path: Path
+) -> None:
+    steps = "40"
+    common = ["--data", str(photos), "--steps", steps, *QUICK, "--set", "sample_every=1000"]
+    whole = _halftint("train", "ihn", "--out", str(tmp_path / "whole"), *common)
+    assert whole.returncode == 0, whole.stderr
+
+    interrupted = tmp_path / "interrupted"
+    process = subprocess.Popen(
+        [sys.executable, TINY_CLI, "train", "ihn", "--out", str(interrupted), *common],
+        env=_environment(),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    log = interrupted / "ihn" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if log.is_file() and len(log.read_text(encoding="utf-8").splitlines()) >= 3:
+            process.send_signal(signal.SIGTERM)
+            break
+        time.sleep(0.01)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    status = json.loads((interrupted / "ihn" / "status.json").read_text(encoding="utf-8"))
+    assert 3 <= status["step"] < int(steps) and not status["finished"]
+    assert "continue with --resume" in stderr
+
+    resumed = _halftint("train", "ihn", "--out", str(interrupted), "--resume", *common)
+    assert resumed.returncode == 0, resumed.stderr
+    expected = _tensors(torch.load(tmp_path / "whole" / "ihn" / "state.pt", weights_only=True))
+    actual = _tensors(torch.load(interrupted / "ihn" / "state.pt", weights_only=True))
+    assert expected.keys() == actual.keys()
+    different = [key for key in expected if not torch.equal(expected[key], actual[key])]
+    assert not different, different[:5]
+    # the log of the resumed run has every step once, as the uninterrupted one
+    steps_logged = [r["step"] for r in _records(interrupted, "ihn") if "losses" in r]
+    assert steps_logged == list(range(1, int(steps) + 1))
+
+
+@pytest.mark.slow
+def test_two_processes_with_gloo_finish_a_run_like_one_process(
+    finished_run: Path, photos: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "ddp"
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+            TINY_CLI, "train", "all", "--data", str(photos), "--out", str(run), "--steps", "2",
+            "--device", "cpu", *QUICK,
+        ],
+        check=False, capture_output=True, text=True, env=_environment(), timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    for stage in STAGES:
+        single = _records(finished_run, stage)
+        double = _records(run, stage)
+        assert [(r["step"], sorted(r.get("losses", r.get("val", {})))) for r in double] == [
+            (r["step"], sorted(r.get("losses", r.get("val", {})))) for r in single
+        ]
+    bundle = load_bundle(run / "bundle")
+    assert set(bundle.networks) == {"ihn", "encoder", "generator", "fusion"}

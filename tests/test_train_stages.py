@@ -1,0 +1,136 @@
+"""Each training stage: what it trains changes, what it uses stays, losses are finite."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from conftest import TINY_WORKING_SIZE, tiny_preset
+from torch.utils.data import default_collate
+
+from halftint.data import PhotoSamples, SampleMaker
+from halftint.nets import build_networks
+from halftint.train.config import TrainConfig, apply, resolve
+from halftint.train.loop import STAGE_CLASSES
+from halftint.train.stage import Hardware, Stage
+
+
+def _config(**settings: object) -> TrainConfig:
+    return resolve(apply(TrainConfig(), dict(settings), "test"), working_size=TINY_WORKING_SIZE)
+
+
+def _photos(count: int = 4) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    photos = []
+    for index in range(count):
+        y, x = np.mgrid[0:48, 0:64] / 64.0
+        phase = rng.uniform(0, 6, 3)
+        image = np.stack(
+            [np.sin(6 * x + phase[0]), np.cos(5 * y + phase[1]), np.sin(4 * (x - y) + index)], -1
+        )
+        photos.append(((0.5 + 0.45 * image) * 255).astype(np.uint8))
+    return photos
+
+
+def _batch(stage: type[Stage], config: TrainConfig, first: int = 0) -> dict[str, torch.Tensor]:
+    maker = SampleMaker(
+        config.crop_size, config.rescale, config.halftone, config.reference, stage.fields
+    )
+    samples = PhotoSamples(_photos(), maker, seed=0, stream=0)
+    return default_collate([samples[number] for number in range(first, first + 4)])
+
+
+def _stage(name: str, config: TrainConfig) -> Stage:
+    stage_class = STAGE_CLASSES[name]
+    torch.manual_seed(0)
+    networks = build_networks(
+        tiny_preset(), (*stage_class.trained, *stage_class.needed_frozen(config))
+    )
+    return stage_class(networks, config, Hardware())
+
+
+def _snapshot(stage: Stage) -> dict[str, dict[str, torch.Tensor]]:
+    return {
+        key: {name: value.detach().clone() for name, value in network.state_dict().items()}
+        for key, network in stage.networks.items()
+    }
+
+
+@pytest.mark.parametrize("name", ["ihn", "hist", "colorizer", "fusion"])
+def test_two_steps_change_every_trained_parameter_and_no_frozen_one(name: str) -> None:
+    config = _config()
+    stage = _stage(name, config)
+    before = _snapshot(stage)
+    stage_class = type(stage)
+    for first in (0, 4):
+        losses = stage.train_step(_batch(stage_class, config, first))
+        assert losses and all(math.isfinite(value) for value in losses.values()), losses
+    after = _snapshot(stage)
+    for key in stage_class.trained:
+        parameters = dict(stage.networks[key].named_parameters())
+        unchanged = [n for n in parameters if torch.equal(before[key][n], after[key][n])]
+        assert not unchanged, f"{name}: parameters of {key} did not change: {unchanged}"
+    for key in stage_class.needed_frozen(config):
+        changed = [n for n, value in before[key].items() if not torch.equal(value, after[key][n])]
+        assert not changed, f"{name}: frozen {key} changed: {changed}"
+        assert not any(p.requires_grad for p in stage.networks[key].parameters())
+
+
+def test_colorizer_logs_every_loss_term() -> None:
+    config = _config()
+    stage = _stage("colorizer", config)
+    losses = stage.train_step(_batch(type(stage), config))
+    assert set(losses) == {
+        "reconstruction",
+        "kl",
+        "gan",
+        "latent",
+        "mode_seeking",
+        "similarity",
+        "histogram",
+        "discriminator",
+        "total",
+    }
+
+
+def test_colorizer_without_histogram_loss_needs_no_histogram_estimator() -> None:
+    config = _config(losses={"histogram": 0.0})
+    assert STAGE_CLASSES["colorizer"].needed_frozen(config) == ("ihn",)
+    stage = _stage("colorizer", config)
+    assert "histogram" not in stage.networks
+    assert "histogram" not in stage.train_step(_batch(type(stage), config))
+
+
+def test_a_stage_without_its_frozen_networks_is_refused() -> None:
+    config = _config()
+    networks = build_networks(tiny_preset(), ["fusion"])
+    with pytest.raises(ValueError, match="needs the networks ihn, encoder, generator"):
+        STAGE_CLASSES["fusion"](networks, config, Hardware())
+
+
+@pytest.mark.parametrize("name", ["ihn", "hist", "colorizer", "fusion"])
+def test_preview_gives_same_sized_columns_and_finite_metrics(name: str) -> None:
+    config = _config()
+    stage = _stage(name, config)
+    preview = stage.preview(_batch(type(stage), config))
+    for title, images in preview.columns.items():
+        assert images.shape[0] == 4 and images.shape[1] in (1, 3), title
+        assert images.shape[-2:] == (TINY_WORKING_SIZE, TINY_WORKING_SIZE), title
+        assert images.min() >= 0 and images.max() <= 1, title
+    assert preview.metrics and all(math.isfinite(value) for value in preview.metrics.values())
+    # the preview leaves the trained networks in train mode
+    assert all(stage.networks[key].training for key in type(stage).trained)
+
+
+@pytest.mark.slow
+def test_ihn_overfits_four_images() -> None:
+    config = _config(ihn={"lr": 1e-3})
+    stage = _stage("ihn", config)
+    batch = _batch(type(stage), config)
+    torch.manual_seed(1)
+    first = stage.train_step(batch)["output_l1"]
+    for _ in range(150):
+        last = stage.train_step(batch)["output_l1"]
+    assert last < first / 2, (first, last)
