@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from halftint.halftone.bluenoise import MASK_SIZE, blue_noise_thresholds
+from halftint.halftone.bluenoise import blue_noise_thresholds
 from halftint.halftone.clustered import CMYK_ANGLE_OFFSETS, SPOTS, check_screen, screen_thresholds
 from halftint.halftone.kernels import KERNELS
 from halftint.halftone.ordered import bayer_thresholds
@@ -149,17 +149,19 @@ def dither_color(
     red, green, blue = planes[0::3], planes[1::3], planes[2::3]
     brightest = np.maximum(np.maximum(red, green), blue)
     safe = np.where(brightest > 0, brightest, 1.0)
-    black = 1.0 - brightest
-    # an ink's coverage is (max - channel) / max; its paper share is 1 - coverage = channel / max
+    # black covers 1 - max(R, G, B); a color ink covers (max - channel) / max of the rest, so
+    # the paper each plate leaves is max for black and channel / max for the color inks
     paper = {
         "cyan": np.where(brightest > 0, red / safe, 1.0),
         "magenta": np.where(brightest > 0, green / safe, 1.0),
         "yellow": np.where(brightest > 0, blue / safe, 1.0),
-        "black": 1.0 - black,
+        "black": brightest,
     }
     plates = {
-        ink: halftone(np.ascontiguousarray(share, dtype=np.float32), angle + offset)
-        for ink, (share, offset) in ((ink, (paper[ink], CMYK_ANGLE_OFFSETS[ink])) for ink in paper)
+        ink: halftone(
+            np.ascontiguousarray(share, dtype=np.float32), angle + CMYK_ANGLE_OFFSETS[ink]
+        )
+        for ink, share in paper.items()
     }
     # overprinting: a channel stays lit only where neither its ink nor black covers the paper
     result = np.empty_like(planes, dtype=np.uint8)
@@ -222,11 +224,13 @@ def _dither_stack(
             ]
         )
         return apply_thresholds(images, thresholds)
-    mask = blue_noise_thresholds() if method == "blue-noise" else bayer_thresholds(int(method[5:]))
+    if method == "blue-noise":
+        mask = blue_noise_thresholds()
+    else:
+        mask = bayer_thresholds(int(method.removeprefix("bayer")))
     if not seeded:
         return apply_thresholds(images, tile(mask, height, width))
-    size = MASK_SIZE if method == "blue-noise" else mask.shape[0]
-    offsets = rng.integers(0, size, size=(count, 2))
+    offsets = rng.integers(0, mask.shape[0], size=(count, 2))
     return np.stack(
         [
             apply_thresholds(images[n], tile(mask, height, width, (int(row), int(column))))
