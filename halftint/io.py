@@ -47,8 +47,7 @@ _SAVE_OPTIONS: dict[str, dict[str, object]] = {
 # under 1 % (about 15 % on regular screens) at three times the time
 BILEVEL_ZLIB_LEVEL = 1
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# 16-bit and 32-bit integer gray modes, with their full-scale value
-_WIDE_GRAY_MODES = {"I;16": 65535.0, "I;16L": 65535.0, "I;16B": 65535.0, "I;16N": 65535.0}
+_SIXTEEN_BIT_GRAY_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 
 
 class OutputError(HalftintError):
@@ -137,8 +136,8 @@ def _to_float(image: Image.Image) -> np.ndarray:
         return np.asarray(image, dtype=np.float32)
     if image.mode == "L":
         return _scaled(np.asarray(image, dtype=np.float32), 255.0)
-    if image.mode in _WIDE_GRAY_MODES:
-        return _scaled(np.asarray(image, dtype=np.float32), _WIDE_GRAY_MODES[image.mode])
+    if image.mode in _SIXTEEN_BIT_GRAY_MODES:
+        return _scaled(np.asarray(image, dtype=np.float32), 65535.0)
     if image.mode == "I":
         # 32-bit integer gray: in practice 16-bit data (PNG and TIFF readers give "I" for it)
         return np.clip(_scaled(np.asarray(image, dtype=np.float32), 65535.0), 0.0, 1.0)
