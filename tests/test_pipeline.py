@@ -334,7 +334,7 @@ def test_out_of_memory_halves_the_tile_on_cuda_and_is_one_error_on_cpu(
     def run_tiled_out_of_memory_once(*args: object, tile: int, **kwargs: object) -> torch.Tensor:
         attempts.append(tile)
         if len(attempts) == 1:
-            raise torch.OutOfMemoryError("CUDA out of memory")
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
         return torch.zeros(1, 1, 20, 20)
 
     monkeypatch.setattr(colorizer_module, "run_tiled", run_tiled_out_of_memory_once)

@@ -69,8 +69,8 @@ class Colorizer:
 
     Tensors in, tensors out: halftones are `(B, 1, H, W)` float in [0, 1] (0 ink, 1 paper),
     references `(B, 3, H, W)` RGB in [0, 1]; results are float32 on the input's device. The
-    networks run on `device` in `precision`; the same inputs, seed and device give the same
-    output exactly.
+    networks run on `device` in `precision` (the bundle's modules are moved there, in place);
+    the same inputs, seed and device give the same output exactly.
 
     Attributes:
         device: where the networks run.
@@ -141,7 +141,7 @@ class Colorizer:
                     progress=progress,
                 )
                 return gray.clamp_(0.0, 1.0)
-            except torch.OutOfMemoryError:
+            except torch.cuda.OutOfMemoryError:
                 if self.device.type != "cuda" or tile <= 2 * self.overlap:
                     raise HalftintError(
                         f"out of memory on {self.device} even with {tile}-pixel tiles; "

@@ -1,21 +1,24 @@
 """Where and in what precision the networks run: device names, autocast, memory for tiles.
 
 Precision "auto" was decided by measurement (benchmarks/colorize.py; AMD EPYC with AVX-512
-BF16, one thread, randomly initialised networks, 256x256 halftone, random mode, CPU seconds):
+BF16, one thread, randomly initialised networks, one 256x256 halftone in random mode, CPU
+seconds; all three with channels_last):
 
-| preset | fp32 | fp32 channels_last | bf16 channels_last | fp32 descreen + bf16 colorization |
-|--------|------|--------------------|--------------------|-----------------------------------|
-| paper  | 10.0 | 6.5                | 3.8                | 4.3                               |
-| lite   | 0.24 | 0.18               | 0.11               | 0.15                              |
+| preset | fp32 | bf16 everywhere | auto: fp32 descreen + bf16 colorization |
+|--------|------|-----------------|-----------------------------------------|
+| paper  | 7.30 | 3.55            | 4.32                                    |
+| lite   | 0.13 | 0.10            | 0.11                                    |
 
-Max abs difference from fp32 on the final 8-bit image: 5 (paper) and 6 (lite) levels with bf16
-everywhere, of which 3 levels are already in the descreened gray; with bf16 in the
-colorization part only, 1 level. IHN at full resolution makes the output's luminance (all of its
+Max abs difference from fp32 on the final 8-bit image: 5 (paper) and 3-4 (lite) levels with
+bf16 everywhere, 3 of which are already in the descreened gray; 1 level with bf16 in the
+colorization part only. IHN at full resolution makes the output's luminance (all of its
 detail), so "auto" keeps it in fp32 and runs the colorization part (E, G, the reverse cascade's
 IHN and F, at working resolution, where only chroma survives) in bf16: close to bf16's speed
-on small images, within one 8-bit level of fp32. CPUs without native bf16 (AVX512-BF16 or AMX)
-would emulate it, so "auto" is plain fp32 there. channels_last was faster in every case
-(1.3-1.6x in fp32, results equal to fp32 within one level), so it is always used.
+on small images, within one 8-bit level of fp32. On large scans the full-resolution descreening
+dominates and "auto" runs at fp32 speed; ask for bf16 explicitly to trade 3 gray levels for
+about 1.5x. CPUs without native bf16 (AVX512-BF16 or AMX) would emulate it, so "auto" is plain
+fp32 there. channels_last was faster in every case measured (paper fp32: 10.0 s contiguous,
+6.5 s channels_last; results equal within one 8-bit level), so it is always used.
 
 On CUDA, "auto" is bf16 autocast everywhere where the device supports it, fp16 otherwise.
 """
