@@ -255,6 +255,19 @@ def test_no_weights_says_how_to_get_them(images: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "gray.png").exists()
 
 
+def test_an_unwritable_output_fails_that_input_and_leaves_no_file(
+    images: Path, tiny_bundle: Path, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where a folder is needed")
+    result = _run(
+        "descreen", images / "print.png", "--weights", tiny_bundle, "-o", blocker / "gray.png"
+    )
+    _assert_one_line_error(result, 1, "is a file, not a folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["not-a-folder"]
+    assert blocker.read_text() == "a file where a folder is needed"
+
+
 @pytest.mark.skipif(
     __import__("torch").cuda.is_available(), reason="checks the message shown without CUDA"
 )
