@@ -33,9 +33,10 @@ def main(argv: list[str] | None = None) -> None:
         code = 130
     except typer.TyperException as error:
         # Click's own errors (unknown option, missing argument: usage errors, exit 2)
+        message = str(error.format_message())
         ctx = getattr(error, "ctx", None)
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-        print_error(str(error.format_message()) + hint)
+        print_error(message + hint)
         code = int(getattr(error, "exit_code", 2))
     except HalftintError as error:
         print_error(str(error))

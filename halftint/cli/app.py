@@ -12,7 +12,7 @@ from halftint._version import __version__
 app = typer.Typer(
     name="halftint",
     help="Turn black-and-white halftone prints into color photographs.",
-    no_args_is_help=True,
+    invoke_without_command=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     # help texts are plain text: brackets such as `hf://OWNER/REPO[/SUBDIR]` are not markup
@@ -21,11 +21,13 @@ app = typer.Typer(
 )
 weights_app = typer.Typer(
     help="List, download, verify, publish and convert weights bundles.",
-    no_args_is_help=True,
+    invoke_without_command=True,
     rich_markup_mode=None,
 )
 train_app = typer.Typer(
-    help="Train the networks on your own photos.", no_args_is_help=True, rich_markup_mode=None
+    help="Train the networks on your own photos.",
+    invoke_without_command=True,
+    rich_markup_mode=None,
 )
 app.add_typer(weights_app, name="weights")
 app.add_typer(train_app, name="train")
@@ -37,8 +39,20 @@ def _version_callback(value: bool) -> None:
         raise typer.Exit(0)
 
 
+def _help_when_bare(ctx: typer.Context) -> None:
+    # a bare group (`halftint`, `halftint weights`) shows its help and succeeds
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
+
+
+weights_app.callback()(_help_when_bare)
+train_app.callback()(_help_when_bare)
+
+
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: bool = typer.Option(
         False,
         "--version",
@@ -48,3 +62,4 @@ def _root(
     ),
 ) -> None:
     """Turn black-and-white halftone prints into color photographs."""
+    _help_when_bare(ctx)
