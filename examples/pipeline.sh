@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Batch and pipe use of halftint, end to end: photos -> halftone prints -> gray -> color.
 #
-#   examples/pipeline.sh PHOTOS_FOLDER OUT_FOLDER [WEIGHTS]
+#   examples/pipeline.sh [PHOTOS_FOLDER [OUT_FOLDER [WEIGHTS]]]
 #
+# PHOTOS_FOLDER defaults to the photos beside this script, OUT_FOLDER to ./pipeline-out.
 # WEIGHTS is a bundle folder, hf://OWNER/REPO or an embedded bundle's name; without it,
 # $HALFTINT_WEIGHTS or the bundle shipped with halftint is used.
 set -euo pipefail
 
-photos=${1:?usage: examples/pipeline.sh PHOTOS_FOLDER OUT_FOLDER [WEIGHTS]}
-out=${2:?usage: examples/pipeline.sh PHOTOS_FOLDER OUT_FOLDER [WEIGHTS]}
+photos=${1:-$(dirname "$0")/photos}
+out=${2:-pipeline-out}
 weights=()
 if [[ $# -ge 3 ]]; then
     weights=(--weights "$3")
