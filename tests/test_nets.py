@@ -28,7 +28,7 @@ PAPER_COUNTS = {
     "fusion": 241_795,
 }
 LITE_COUNTS = {
-    "ihn": 1_543_617,
+    "ihn": 936_761,
     "encoder": 337_328,
     "generator": 1_337_955,
     "discriminator": 223_370,
