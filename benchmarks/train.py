@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -32,17 +33,18 @@ def _maker(config: TrainConfig, stage: str) -> SampleMaker:
     return SampleMaker(config.crop_size, config.rescale, config.halftone, config.reference, fields)
 
 
-def data_throughput(config: TrainConfig, photos: list[np.ndarray], samples: int) -> list[str]:
+def data_throughput(
+    config: TrainConfig, photos: list[np.ndarray], samples: int
+) -> list[tuple[str, dict[str, float]]]:
     """Samples per second of each stage's fields, in-process and with DataLoader workers."""
     rows = []
     for stage in STAGES:
         dataset = PhotoSamples(photos, _maker(config, stage), seed=0, stream=0)
-        dataset[0]  # compile the halftoners before timing
+        dataset[0]  # load the compiled halftoners before timing
         started = time.perf_counter()
         for number in range(samples):
             dataset[number]
-        in_process = samples / (time.perf_counter() - started)
-        cells = [f"{in_process:.0f}"]
+        rates = {"in-process": samples / (time.perf_counter() - started)}
         for workers in (1, 2):
             loader = DataLoader(dataset, batch_size=4, num_workers=workers)
             iterator = iter(loader)
@@ -50,9 +52,9 @@ def data_throughput(config: TrainConfig, photos: list[np.ndarray], samples: int)
             started = time.perf_counter()
             for _ in range(samples // 4):
                 next(iterator)
-            cells.append(f"{samples // 4 * 4 / (time.perf_counter() - started):.0f}")
+            rates[f"{workers} worker(s)"] = samples // 4 * 4 / (time.perf_counter() - started)
             del iterator
-        rows.append(f"| data: {stage} fields | {config.crop_size} | " + " | ".join(cells) + " |")
+        rows.append((stage, rates))
     return rows
 
 
@@ -90,33 +92,38 @@ def main() -> None:
     parser.add_argument("--presets", nargs="+", default=["lite", "paper"])
     parser.add_argument("--stages", nargs="+", default=list(STAGES))
     parser.add_argument("--steps", type=int, default=5, help="timed steps per stage")
+    parser.add_argument("--threads", type=int, nargs="+", default=[0], help="0: automatic")
     parser.add_argument("--samples", type=int, default=200, help="timed samples for the data side")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no-data", action="store_true", help="skip the data-side measurement")
     args = parser.parse_args()
 
-    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, {torch.get_num_threads()} threads")
+    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
     paths = find_photos(args.data)
-    print("| what | crop | images/s | | |")
+    print("| what | crop | batch | threads | images/s |")
     print("|---|---:|---:|---:|---:|")
     for preset_name in args.presets:
         preset = get_preset(preset_name)
-        config = resolve(TrainConfig(preset=preset_name, device=args.device), preset.working_size)
+        base = TrainConfig(preset=preset_name, device=args.device)
+        config = resolve(base, preset.working_size)
         started = time.perf_counter()
         cache = load_photos(paths, config.cache_long_side)
-        seconds = time.perf_counter() - started
-        print(
-            f"| decode {len(cache.images)} photos once ({preset_name}) | | {len(cache.images) / seconds:.0f} photos/s | | |"
-        )
+        rate = len(cache.images) / (time.perf_counter() - started)
+        print(f"| decode and cache the photos ({preset_name}) | | | 1 | {rate:.0f} photos/s |")
         if not args.no_data:
-            print("| (data columns: in-process, 1 worker, 2 workers) | | | | |")
-            for row in data_throughput(config, cache.images, args.samples):
-                print(row)
-        for stage in args.stages:
-            rate, batch = stage_throughput(config, cache.images, stage, args.steps)
-            print(
-                f"| train {preset_name} {stage} (batch {batch}) | {config.crop_size} | {rate:.2f} | | |"
-            )
+            for stage, rates in data_throughput(config, cache.images, args.samples):
+                for workers, value in rates.items():
+                    what = f"data only: {stage} samples, {workers}"
+                    print(f"| {what} | {config.crop_size} | 4 | 1 | {value:.0f} |")
+        for threads in args.threads:
+            threaded = resolve(replace(base, threads=threads), preset.working_size)
+            for stage in args.stages:
+                rate, batch = stage_throughput(threaded, cache.images, stage, args.steps)
+                used = torch.get_num_threads()
+                what = f"train {preset_name} {stage}"
+                print(
+                    f"| {what} | {config.crop_size} | {batch} | {used} | {rate:.2f} |", flush=True
+                )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,10 @@ One sample holds, as float tensors in [0, 1] of side `crop_size` (only the field
 - `target` (3, S, S): `color` after a random hue/saturation shift (or unchanged);
 - `reference` (3, S, S): a re-cropped, flipped, rotated view of the photo with the same shift;
 - `color_halftone` (3, S, S): each channel of `target` halftoned with the same screen.
+
+Crops, flips, rotation and the color shift are done with OpenCV and numpy on the cached arrays
+rather than with torchvision transforms: a sample stays one array from crop to halftone (the
+halftoner takes numpy), and becomes a tensor once, at the end.
 """
 
 from __future__ import annotations

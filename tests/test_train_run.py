@@ -168,6 +168,18 @@ def test_a_later_stage_uses_the_earlier_stages_of_its_run_folder(
     assert colorizer["step"] == 1 and not (run / "bundle").exists()
 
 
+def test_a_time_budget_ends_a_stage_as_finished(photos: Path, tmp_path: Path) -> None:
+    run = tmp_path / "budget"
+    result = _halftint(
+        "train", "ihn", "--data", str(photos), "--out", str(run), "--steps", "1000",
+        "--time-budget", "0.0001", *QUICK,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "time limit reached at step 1 of 1000" in result.stderr
+    status = json.loads((run / "ihn" / "status.json").read_text(encoding="utf-8"))
+    assert status == {"step": 1, "total_steps": 1000, "finished": True}
+
+
 @pytest.mark.parametrize(
     ("layout", "message"),
     [
@@ -273,3 +285,8 @@ def test_two_processes_with_gloo_finish_a_run_like_one_process(
         ]
     bundle = load_bundle(run / "bundle")
     assert set(bundle.networks) == {"ihn", "encoder", "generator", "fusion"}
+    # the run goes on in a single process: the sample stream continues where two left it
+    more = _halftint("train", "ihn", "--out", str(run), "--resume", "--steps", "3", *QUICK)
+    assert more.returncode == 0, more.stderr
+    assert json.loads((run / "ihn" / "status.json").read_text(encoding="utf-8"))["step"] == 3
+    assert [r["step"] for r in _records(run, "ihn") if "losses" in r] == [1, 2, 3]

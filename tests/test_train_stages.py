@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,9 +12,12 @@ from conftest import TINY_WORKING_SIZE, tiny_preset
 from torch.utils.data import default_collate
 
 from halftint.data import PhotoSamples, SampleMaker
+from halftint.errors import UsageError
 from halftint.nets import build_networks
 from halftint.train.config import TrainConfig, apply, resolve
+from halftint.train.ihn_stage import IHNStage
 from halftint.train.loop import STAGE_CLASSES
+from halftint.train.perceptual import VGGFeatures, vgg16_head
 from halftint.train.stage import Hardware, Stage
 
 
@@ -134,3 +138,39 @@ def test_ihn_overfits_four_images() -> None:
     for _ in range(150):
         last = stage.train_step(batch)["output_l1"]
     assert last < first / 2, (first, last)
+
+
+def _vgg_file(path: Path) -> Path:
+    """A VGG16 weights file as torchvision lays it out, randomly initialised."""
+    torch.manual_seed(2)
+    state = {f"features.{key}": value for key, value in vgg16_head().state_dict().items()}
+    state["classifier.0.weight"] = torch.zeros(2, 2)  # other keys of a full file are ignored
+    torch.save(state, path)
+    return path
+
+
+def test_ihn_with_a_perceptual_term_trains_ihn_only(tmp_path: Path) -> None:
+    weights = _vgg_file(tmp_path / "vgg16.pth")
+    config = _config(losses={"ihn_perceptual": 0.1}, perceptual_weights=str(weights))
+    stage = _stage("ihn", config)
+    assert isinstance(stage, IHNStage) and stage.perceptual is not None
+    vgg_before = {k: v.clone() for k, v in stage.perceptual.state_dict().items()}
+    ihn_before = {k: v.clone() for k, v in stage.networks["ihn"].state_dict().items()}
+    losses = stage.train_step(_batch(type(stage), config))
+    assert math.isfinite(losses["perceptual"]) and losses["perceptual"] > 0
+    assert all(torch.equal(v, stage.perceptual.state_dict()[k]) for k, v in vgg_before.items())
+    assert not torch.equal(
+        ihn_before["detail.project.weight"],
+        stage.networks["ihn"].state_dict()["detail.project.weight"],
+    )
+
+
+def test_perceptual_weights_must_be_a_vgg16_file(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="0 unless perceptual_weights names"):
+        _config(losses={"ihn_perceptual": 1.0})
+    with pytest.raises(UsageError, match="perceptual_weights file not found"):
+        VGGFeatures(tmp_path / "none.pth")
+    other = tmp_path / "other.pth"
+    torch.save({"features.0.weight": torch.zeros(3)}, other)
+    with pytest.raises(UsageError, match="does not hold torchvision VGG16 weights"):
+        VGGFeatures(other)

@@ -54,6 +54,7 @@ class LossWeights:
 
     ihn_content: float = 1.0
     ihn_output: float = 1.0
+    ihn_perceptual: float = 0.0
     reconstruction: float = 10.0
     kl: float = 0.01
     gan_encoded: float = 1.0
@@ -67,7 +68,33 @@ class LossWeights:
 
 @dataclass
 class TrainConfig:
-    """All settings of a training run; 0 in a size or count means "the preset's default"."""
+    """All settings of a training run; 0 in a size or count means "the preset's default".
+
+    Attributes:
+        preset: network sizes, "lite" or "paper".
+        data: folder of color photos (recursive).
+        val_data: separate validation photos; empty: a hashed `val_fraction` of `data`.
+        val_fraction: share of `data` held out for validation.
+        seed: seed of initial weights, samples and every step's randomness.
+        crop_size: side of the training crops (default: the preset's working size).
+        rescale: range of the random scale of a crop (output pixels per cached photo pixel).
+        cache_long_side: photos are cached downscaled to this long side (default: 2 crops).
+        workers: data loader processes (-1: automatic).
+        device: "auto", "cpu", "cuda" or "cuda:N".
+        threads: CPU threads per process (0: automatic, see `run.cpu_threads`).
+        precision: "auto" (bf16 autocast on GPUs that have it, else float32), "fp32", "bf16".
+        perceptual_weights: local torchvision VGG16 weights for `losses.ihn_perceptual`.
+        log_every: steps between metrics records.
+        checkpoint_every: steps between state saves (also every `checkpoint_minutes`, at epoch
+            ends at most once a minute, and when stopped).
+        sample_every: steps between contact sheets and validation metrics.
+        sample_count: validation images shown per sheet.
+        val_images: validation images the metrics are measured on.
+        ihn, hist, colorizer, fusion: the stages' schedules.
+        losses: loss weights.
+        halftone: the training halftone mixture.
+        reference: the colorizer's reference augmentation.
+    """
 
     preset: str = "lite"
     data: str = ""
@@ -81,6 +108,7 @@ class TrainConfig:
     device: str = "auto"
     threads: int = 0
     precision: str = "auto"
+    perceptual_weights: str = ""
     log_every: int = 10
     checkpoint_every: int = 250
     checkpoint_minutes: float = 5.0
@@ -220,6 +248,12 @@ def check(config: TrainConfig) -> None:
     low, high = reference.saturation
     _require(0.0 <= low <= high, "reference.saturation", reference.saturation,
              "two numbers 0 <= low <= high")  # fmt: skip
+    _require(
+        config.losses.ihn_perceptual == 0 or bool(config.perceptual_weights),
+        "losses.ihn_perceptual",
+        config.losses.ihn_perceptual,
+        "0 unless perceptual_weights names a local torchvision VGG16 weights file",
+    )
     _require(config.losses.similarity_pool >= 1, "losses.similarity_pool",
              config.losses.similarity_pool, ">= 1")  # fmt: skip
 

@@ -1,16 +1,20 @@
 """Stage 1, `ihn`: the inverse halftone network IHN learns to descreen (SPEC §3).
 
 Losses (Xia & Wong's scheme): L2 between the content branch's output and the true gray image,
-plus L1 between the final output (content + detail) and the true gray image.
+plus L1 between the final output (content + detail) and the true gray image, plus, when local
+VGG16 weights are configured, a perceptual term on the output (`halftint.train.perceptual`).
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from halftint.nets import InverseHalftoneNet
-from halftint.train.stage import Preview, Stage, psnr
+from halftint.train.config import TrainConfig
+from halftint.train.perceptual import VGGFeatures, perceptual_distance
+from halftint.train.stage import Hardware, Preview, Stage, psnr
 
 
 class IHNStage(Stage):
@@ -20,21 +24,31 @@ class IHNStage(Stage):
     trained = ("ihn",)
     fields = ("gray", "halftone")
 
+    def __init__(
+        self, networks: dict[str, nn.Module], config: TrainConfig, hardware: Hardware
+    ) -> None:
+        super().__init__(networks, config, hardware)
+        self.perceptual: VGGFeatures | None = None
+        if config.losses.ihn_perceptual > 0:
+            self.perceptual = VGGFeatures(config.perceptual_weights).to(hardware.device)
+
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         weights = self.config.losses
         gray = batch["gray"]
         with self.hardware.autocast():
             ihn = self.network("ihn", InverseHalftoneNet)
             content, output = ihn.forward_parts(batch["halftone"])
-        content_loss = F.mse_loss(content.float(), gray)
-        output_loss = F.l1_loss(output.float(), gray)
-        total = weights.ihn_content * content_loss + weights.ihn_output * output_loss
-        self.optimize(self.optimizers[self.name], total, self.trained)
-        return {
-            "content_l2": content_loss.item(),
-            "output_l1": output_loss.item(),
-            "total": total.item(),
+        terms = {
+            "content_l2": F.mse_loss(content.float(), gray),
+            "output_l1": F.l1_loss(output.float(), gray),
         }
+        total = weights.ihn_content * terms["content_l2"] + weights.ihn_output * terms["output_l1"]
+        if self.perceptual is not None:
+            with self.hardware.autocast():
+                terms["perceptual"] = perceptual_distance(self.perceptual, output, gray).float()
+            total = total + weights.ihn_perceptual * terms["perceptual"]
+        self.optimize(self.optimizers[self.name], total, self.trained)
+        return {**{name: term.item() for name, term in terms.items()}, "total": total.item()}
 
     @torch.no_grad()
     def preview(self, batch: dict[str, torch.Tensor]) -> Preview:

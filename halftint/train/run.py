@@ -224,8 +224,8 @@ def train(
     try:
         main = reporter if reporter is not None and distributed.is_main else SilentReporter()
         hardware = make_hardware(config, distributed)
-        main.note(_describe(hardware))
         photos = load_training_photos(config, main)
+        main.note(_describe(hardware))
         ddp.barrier(distributed)  # every process has checked the folder before rank 0 writes
         if distributed.is_main:
             write_text_atomic(run.config_path, to_toml(config))
