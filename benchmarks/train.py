@@ -7,6 +7,22 @@ the weights), feeds real batches from the photo folder and times `--steps` optim
 one warm-up step. The data side is timed separately: decoding the photos once, then making
 samples (crop, halftone, reference, color halftone) in this process, and through a DataLoader
 with worker processes. Prints a Markdown table.
+
+Figures on the development machine (2 cores of an AMD EPYC shared with other work, torch 2.14,
+the 160 photos of /work/shared/data/photos/train, default batch sizes), images per second:
+
+| stage | lite, 1 thread | lite, 2 threads, other load present | paper, 1 thread |
+|---|---:|---:|---:|
+| ihn (batch 4) | 32 | 6.5 | 0.20 |
+| hist (lite batch 8, paper 16) | 125 | 19 | 10.6 |
+| colorizer (lite batch 4, paper 2) | 4.1 | 0.6 | 0.09 |
+| fusion (batch 4) | 12.5 | 1.5 | 0.12 |
+
+Data side (lite, 128 px, samples/s): in-process 690 (ihn fields), 2500 (hist), 380
+(colorizer: reference and color halftone too), 1200 (fusion); decoding the photos once: about
+75 photos/s. The data side is 10 to 90 times faster than the training step it feeds, so one
+worker process (the CPU default) is plenty. Two OpenMP threads with another program on the
+second core are 5 to 7 times slower than one: hence the load-aware default thread count.
 """
 
 from __future__ import annotations
@@ -20,7 +36,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from halftint.data import PhotoSamples, SampleMaker, find_photos, load_photos
+from halftint.data import (
+    PhotoSamples,
+    SampleMaker,
+    StreamBatchSampler,
+    find_photos,
+    load_photos,
+)
 from halftint.nets import build_networks, get_preset
 from halftint.train.config import STAGES, TrainConfig, resolve
 from halftint.train.ddp import Distributed
@@ -46,7 +68,8 @@ def data_throughput(
             dataset[number]
         rates = {"in-process": samples / (time.perf_counter() - started)}
         for workers in (1, 2):
-            loader = DataLoader(dataset, batch_size=4, num_workers=workers)
+            batches = StreamBatchSampler(start=0, batches=samples // 4 + 1, batch_size=4)
+            loader = DataLoader(dataset, batch_sampler=batches, num_workers=workers)
             iterator = iter(loader)
             next(iterator)  # workers started
             started = time.perf_counter()
@@ -71,7 +94,7 @@ def stage_throughput(
     batch_size = config.schedule(stage).batch_size
     loader = DataLoader(
         PhotoSamples(photos, _maker(config, stage), seed=0, stream=0),
-        batch_size=batch_size,
+        batch_sampler=StreamBatchSampler(start=0, batches=steps + 1, batch_size=batch_size),
         num_workers=1,
     )
     batches = iter(loader)

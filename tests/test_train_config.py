@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 
+from halftint.cli.train_cmd import TIME_BUDGET
 from halftint.errors import UsageError
 from halftint.train.config import (
     PRESET_SCHEDULES,
+    TIME_SHARES,
     TrainConfig,
     apply,
     load_toml,
@@ -95,3 +97,10 @@ def test_load_toml_reports_missing_and_broken_files(tmp_path: Path) -> None:
     broken.write_text("ihn = [", encoding="utf-8")
     with pytest.raises(UsageError, match="is not valid TOML"):
         load_toml(broken)
+
+
+def test_time_shares_add_up_and_the_help_states_them() -> None:
+    assert sum(TIME_SHARES.values()) == pytest.approx(1.0)
+    help_text = TIME_BUDGET.help or ""
+    for stage, share in TIME_SHARES.items():
+        assert f"{stage} {round(share * 100)} %" in help_text

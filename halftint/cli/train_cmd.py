@@ -59,8 +59,8 @@ TIME_BUDGET = typer.Option(
     None,
     "--time-budget",
     metavar="MINUTES",
-    help="Minutes of training; 'all' shares them out over the stages (ihn 40 %, hist 5 %, "
-    "colorizer 45 %, fusion 10 %).",
+    help="Minutes of training; 'all' shares them out over the stages (ihn 37 %, hist 3 %, "
+    "colorizer 50 %, fusion 10 %).",
     min=0,
 )
 LR = typer.Option(

@@ -26,9 +26,9 @@ from halftint.halftone import METHODS, SPOTS
 
 STAGES = ("ihn", "hist", "colorizer", "fusion")
 
-# share of `--time-budget` each stage gets when `all` runs with one: most of it goes to the two
-# big networks, the histogram estimator and the fusion net are small and learn fast
-TIME_SHARES = {"ihn": 0.40, "hist": 0.05, "colorizer": 0.45, "fusion": 0.10}
+# share of `--time-budget` each stage gets when `all` runs with one, in proportion to the lite
+# schedule's measured cost (see PRESET_SCHEDULES)
+TIME_SHARES = {"ihn": 0.37, "hist": 0.03, "colorizer": 0.50, "fusion": 0.10}
 
 
 @dataclass
@@ -144,8 +144,9 @@ class TrainConfig:
 
 # Default schedules per preset (steps or epochs, batch size); lr stays the paper's unless set.
 # `paper` follows the paper's epochs. `lite` is sized for about one hour on a 2-core CPU even
-# when only one core is free: one-thread step costs measured with benchmarks/train.py (ihn 0.2 s,
-# hist 0.03 s, colorizer 1.1 s, fusion 0.45 s) give 20 + 0.5 + 27 + 6 minutes.
+# when only one core is free: one-thread step costs measured with benchmarks/train.py (ihn
+# 0.13 s, hist 0.06 s, colorizer 0.97 s, fusion 0.32 s) give 17 + 1 + 29 + 4 minutes, plus
+# contact sheets, checkpoints and start-up.
 PRESET_SCHEDULES: dict[str, dict[str, dict[str, float]]] = {
     "paper": {
         "ihn": {"epochs": 130, "batch_size": 4},
@@ -154,9 +155,9 @@ PRESET_SCHEDULES: dict[str, dict[str, dict[str, float]]] = {
         "fusion": {"epochs": 300, "batch_size": 4},
     },
     "lite": {
-        "ihn": {"steps": 6000, "batch_size": 4},
+        "ihn": {"steps": 8000, "batch_size": 4},
         "hist": {"steps": 1000, "batch_size": 8},
-        "colorizer": {"steps": 1500, "batch_size": 4},
+        "colorizer": {"steps": 1800, "batch_size": 4},
         "fusion": {"steps": 800, "batch_size": 4},
     },
 }
