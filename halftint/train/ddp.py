@@ -10,7 +10,7 @@ pass, which DDP's hooks do not allow. Only rank 0 writes files.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -99,13 +99,13 @@ def mean_over_processes(context: Distributed, values: dict[str, float]) -> dict[
     return dict(zip(names, tensor.cpu().tolist(), strict=True))
 
 
-def any_process(context: Distributed, flag: bool) -> bool:
-    """True on every process if `flag` is true on any: a stop decision all processes share."""
+def any_process(context: Distributed, flags: Sequence[bool]) -> list[bool]:
+    """Each flag true on every process if it is true on any: decisions all processes share."""
     if not context.enabled:
-        return flag
-    tensor = _to_backend_device(torch.tensor([1.0 if flag else 0.0]))
+        return list(flags)
+    tensor = _to_backend_device(torch.tensor([1.0 if flag else 0.0 for flag in flags]))
     dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
-    return bool(tensor.item() > 0)
+    return [value > 0 for value in tensor.cpu().tolist()]
 
 
 def _to_backend_device(tensor: torch.Tensor) -> torch.Tensor:

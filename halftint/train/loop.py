@@ -196,7 +196,7 @@ def run_stage(
     interval: list[dict[str, float]] = []
     interval_start = tick = time.perf_counter()
     last_save = time.monotonic()
-    stopped = False
+    stopped = interrupted = out_of_time = False
     val_metrics: dict[str, float] = {}
     for batch in loader:
         torch.manual_seed(step_seed(config.seed, stage_name, step, distributed.rank))
@@ -227,8 +227,11 @@ def run_stage(
                 stage, val_batches, hardware=hardware, run=run, config=config, step=step
             )
             log.append({"step": step, "val": val_metrics})
-        out_of_time = schedule.minutes > 0 and elapsed >= schedule.minutes * 60
-        stopped = ddp.any_process(distributed, stop.requested or out_of_time) and not last
+        # one decision for all processes, or they would wait for each other forever
+        interrupted, out_of_time = ddp.any_process(
+            distributed, [stop.requested, schedule.minutes > 0 and elapsed >= schedule.minutes * 60]
+        )
+        stopped = (interrupted or out_of_time) and not last
         due = (
             step % config.checkpoint_every == 0
             or time.monotonic() - last_save >= config.checkpoint_minutes * 60
@@ -251,7 +254,7 @@ def run_stage(
             )
             last_save = time.monotonic()
         if stopped:
-            if stop.requested:
+            if interrupted:
                 reporter.note(
                     f"{stage_name}: stopped at step {step} ({stop.reason}); state saved, "
                     "continue with --resume"
@@ -261,8 +264,8 @@ def run_stage(
             break
     ddp.barrier(distributed)
     reporter.stage_ended()
-    finished = step >= total or (schedule.minutes > 0 and elapsed >= schedule.minutes * 60)
-    return StageOutcome(stage_name, step, total, finished, stopped and stop.requested, val_metrics)
+    finished = step >= total or out_of_time
+    return StageOutcome(stage_name, step, total, finished, stopped and interrupted, val_metrics)
 
 
 def _frozen_networks(
