@@ -20,7 +20,11 @@ import pytest
 import torch
 
 from halftint.checkpoint import load_bundle
+from halftint.errors import UsageError
 from halftint.io import read_image, write_image
+from halftint.train.config import TrainConfig, apply, resolve, to_toml
+from halftint.train.run import prepare
+from halftint.train.state import save_state
 
 TESTS = Path(__file__).resolve().parent
 TINY_CLI = str(TESTS / "tiny_cli.py")
@@ -290,3 +294,20 @@ def test_two_processes_with_gloo_finish_a_run_like_one_process(
     assert more.returncode == 0, more.stderr
     assert json.loads((run / "ihn" / "status.json").read_text(encoding="utf-8"))["step"] == 3
     assert [r["step"] for r in _records(run, "ihn") if "losses" in r] == [1, 2, 3]
+
+
+def test_prepare_lays_settings_over_the_runs_own_config(photos: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    saved = resolve(apply(TrainConfig(), {"data": str(photos), "seed": 5}, "test"), 128)
+    (run / "config.toml").write_text(to_toml(saved), encoding="utf-8")
+    config, preset, _ = prepare(run, ["ihn"], overrides=[({"ihn": {"steps": 3}}, "test")])
+    assert (config.seed, config.ihn.steps, config.data, preset.name) == (5, 3, str(photos), "lite")
+    # another preset before anything is trained: the old preset's resolved sizes are dropped
+    config, preset, _ = prepare(run, ["ihn"], overrides=[({"preset": "paper", "data": "x"}, "t")])
+    assert preset.name == "paper" and config.crop_size == 256 and config.seed == 0
+    save_state(run / "ihn" / "state.pt", {"step": 1})
+    with pytest.raises(UsageError, match="was trained with preset 'lite'"):
+        prepare(run, ["hist"], overrides=[({"preset": "paper"}, "test")])
+    with pytest.raises(UsageError, match="pass --resume"):
+        prepare(run, ["ihn"])

@@ -58,26 +58,21 @@ def prepare(
     if run.root.exists() and not run.root.is_dir():
         raise UsageError(f"--out {out} is a file; give a folder for the run")
     states = {stage: run.state_path(stage).is_file() for stage in STAGES}
-    config = TrainConfig()
+    layers = [(load_toml(config_file), config_file)] if config_file is not None else []
+    layers += overrides
     if run.config_path.is_file():
-        config = apply(config, load_toml(run.config_path), str(run.config_path))
-    saved_preset = config.preset
-    if config_file is not None:
-        config = apply(config, load_toml(config_file), config_file)
-    for settings, origin in overrides:
-        config = apply(config, settings, origin)
-    if config.preset != saved_preset and run.config_path.is_file():
-        if any(states.values()):
-            raise UsageError(
-                f"{out} was trained with preset {saved_preset!r}; it cannot continue as "
-                f"{config.preset!r} (choose another --out)"
-            )
-        # nothing trained yet: the saved, resolved sizes belonged to the other preset
-        config = TrainConfig()
-        if config_file is not None:
-            config = apply(config, load_toml(config_file), config_file)
-        for settings, origin in overrides:
-            config = apply(config, settings, origin)
+        saved = apply(TrainConfig(), load_toml(run.config_path), str(run.config_path))
+        config = _layered(saved, layers)
+        if config.preset != saved.preset:
+            if any(states.values()):
+                raise UsageError(
+                    f"{out} was trained with preset {saved.preset!r}; it cannot continue as "
+                    f"{config.preset!r} (choose another --out)"
+                )
+            # nothing trained yet: the saved, resolved sizes belong to the other preset
+            config = _layered(TrainConfig(), layers)
+    else:
+        config = _layered(TrainConfig(), layers)
     for stage in stages:
         if states[stage] and not resume:
             raise UsageError(
@@ -92,6 +87,12 @@ def prepare(
         raise UsageError(str(error)) from None
     _check_earlier_stages(stages, states, config, run)
     return resolve(config, preset.working_size), preset, run
+
+
+def _layered(base: TrainConfig, layers: Sequence[Settings]) -> TrainConfig:
+    for settings, origin in layers:
+        base = apply(base, settings, origin)
+    return base
 
 
 def _check_earlier_stages(
