@@ -13,7 +13,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -108,7 +108,6 @@ class StageOutcome:
     total: int
     finished: bool
     stopped: bool
-    val_metrics: dict[str, float] = field(default_factory=dict)
 
 
 def step_seed(seed: int, stage: str, step: int, rank: int) -> int:
@@ -197,7 +196,6 @@ def run_stage(
     interval_start = tick = time.perf_counter()
     last_save = time.monotonic()
     stopped = interrupted = out_of_time = False
-    val_metrics: dict[str, float] = {}
     for batch in loader:
         torch.manual_seed(step_seed(config.seed, stage_name, step, distributed.rank))
         losses = stage.train_step(hardware.prepare(batch))
@@ -223,10 +221,10 @@ def run_stage(
                 )
             interval, interval_start = [], time.perf_counter()
         if distributed.is_main and (step % config.sample_every == 0 or last):
-            val_metrics = _preview(
+            metrics = _preview(
                 stage, val_batches, hardware=hardware, run=run, config=config, step=step
             )
-            log.append({"step": step, "val": val_metrics})
+            log.append({"step": step, "val": metrics})
         # one decision for all processes, or they would wait for each other forever
         interrupted, out_of_time = ddp.any_process(
             distributed, [stop.requested, schedule.minutes > 0 and elapsed >= schedule.minutes * 60]
@@ -265,7 +263,7 @@ def run_stage(
     ddp.barrier(distributed)
     reporter.stage_ended()
     finished = step >= total or out_of_time
-    return StageOutcome(stage_name, step, total, finished, stopped and interrupted, val_metrics)
+    return StageOutcome(stage_name, step, total, finished, stopped and interrupted)
 
 
 def _frozen_networks(

@@ -9,6 +9,7 @@ A stage knows its networks and losses and nothing of files, schedules or process
 from __future__ import annotations
 
 import contextlib
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
@@ -55,7 +56,7 @@ class Preview:
     metrics: dict[str, float]
 
 
-class Stage:
+class Stage(ABC):
     """One training stage: the networks it trains, those it only uses, and its losses.
 
     Class attributes:
@@ -105,14 +106,13 @@ class Stage:
         parameters = [p for key in self.trained for p in self.networks[key].parameters()]
         return {self.name: torch.optim.Adam(parameters, lr=self.lr, betas=self.betas)}
 
+    @abstractmethod
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One optimizer step on `batch` (already on the device); returns the losses."""
-        raise NotImplementedError
 
-    @torch.no_grad()
+    @abstractmethod
     def preview(self, batch: dict[str, torch.Tensor]) -> Preview:
         """Outputs and metrics on validation samples, with every network in eval mode."""
-        raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
         """The trained networks' weights and the optimizers' states."""
