@@ -23,6 +23,7 @@ from halftint.checkpoint import load_bundle
 from halftint.errors import UsageError
 from halftint.io import read_image, write_image
 from halftint.train.config import TrainConfig, apply, resolve, to_toml
+from halftint.train.export import export_run
 from halftint.train.run import prepare
 from halftint.train.state import save_state
 
@@ -149,11 +150,13 @@ def test_export_writes_a_bundle_elsewhere_and_keeps_existing_ones(
         "histogram",
         "fusion",
     }
-    again = _halftint("train", "export", "--out", str(finished_run), "--to", str(target))
-    assert again.returncode == 2 and "exists (use --overwrite" in again.stderr
+    with pytest.raises(UsageError, match=r"exists \(use --overwrite"):
+        export_run(finished_run, target)
+    with pytest.raises(UsageError, match="not a training run folder"):
+        export_run(tmp_path, tmp_path / "elsewhere")
 
 
-def test_a_later_stage_uses_the_earlier_stages_of_its_run_folder(
+def test_a_later_stage_uses_the_earlier_stages_and_a_time_budget_ends_it(
     finished_run: Path, photos: Path, tmp_path: Path
 ) -> None:
     run = tmp_path / "staged"
@@ -166,22 +169,15 @@ def test_a_later_stage_uses_the_earlier_stages_of_its_run_folder(
     shutil.copy(finished_run / "config.toml", run / "config.toml")
     for stage in ("ihn", "hist"):
         shutil.copytree(finished_run / stage, run / stage)
-    result = _halftint("train", "colorizer", "--out", str(run), "--steps", "1", *QUICK)
-    assert result.returncode == 0, result.stderr
-    colorizer = torch.load(run / "colorizer" / "state.pt", weights_only=True)
-    assert colorizer["step"] == 1 and not (run / "bundle").exists()
-
-
-def test_a_time_budget_ends_a_stage_as_finished(photos: Path, tmp_path: Path) -> None:
-    run = tmp_path / "budget"
     result = _halftint(
-        "train", "ihn", "--data", str(photos), "--out", str(run), "--steps", "1000",
-        "--time-budget", "0.0001", *QUICK,
+        "train", "colorizer", "--out", str(run), "--steps", "1000", "--time-budget", "0.0001",
+        *QUICK,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "time limit reached at step 1 of 1000" in result.stderr
-    status = json.loads((run / "ihn" / "status.json").read_text(encoding="utf-8"))
+    status = json.loads((run / "colorizer" / "status.json").read_text(encoding="utf-8"))
     assert status == {"step": 1, "total_steps": 1000, "finished": True}
+    assert not (run / "bundle").exists()
 
 
 @pytest.mark.parametrize(

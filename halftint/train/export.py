@@ -106,14 +106,14 @@ def export_run(
     run = RunFolder(Path(out))
     if not run.config_path.is_file():
         raise UsageError(f"{out} is not a training run folder (no config.toml)")
+    target = Path(destination) if destination is not None else run.bundle_path
+    if target.exists() and destination is not None and not overwrite:
+        raise UsageError(f"{target} exists (use --overwrite to replace it)")
     config = apply(TrainConfig(), load_toml(run.config_path), str(run.config_path))
     try:
         preset = get_preset(config.preset)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    target = Path(destination) if destination is not None else run.bundle_path
-    if target.exists() and destination is not None and not overwrite:
-        raise UsageError(f"{target} exists (use --overwrite to replace it)")
     return export_bundle(
         run,
         resolve(config, preset.working_size),
