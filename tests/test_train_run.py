@@ -24,7 +24,8 @@ from halftint.errors import UsageError
 from halftint.io import read_image, write_image
 from halftint.train.config import TrainConfig, apply, resolve, to_toml
 from halftint.train.export import export_run
-from halftint.train.run import prepare
+from halftint.train.loop import SilentReporter
+from halftint.train.run import load_training_photos, prepare
 from halftint.train.state import save_state
 
 TESTS = Path(__file__).resolve().parent
@@ -307,3 +308,14 @@ def test_prepare_lays_settings_over_the_runs_own_config(photos: Path, tmp_path: 
         prepare(run, ["hist"], overrides=[({"preset": "paper"}, "test")])
     with pytest.raises(UsageError, match="pass --resume"):
         prepare(run, ["ihn"])
+
+
+def test_a_separate_validation_folder_keeps_every_photo_for_training(
+    photos: Path, tmp_path: Path
+) -> None:
+    val = tmp_path / "val"
+    write_image(np.full((40, 40, 3), 0.3, dtype=np.float32), val / "one.png")
+    config = resolve(apply(TrainConfig(), {"data": str(photos), "val_data": str(val)}, "t"), 32)
+    loaded = load_training_photos(config, SilentReporter())
+    assert len(loaded.train.images) == 4 and len(loaded.val.images) == 1
+    assert loaded.description == f"4 photos from {photos}; 1 photo for validation from {val}"

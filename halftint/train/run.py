@@ -137,12 +137,16 @@ def load_training_photos(config: TrainConfig, reporter: Reporter) -> TrainingPho
     if not train.images:
         raise UsageError(f"none of the {len(train_paths)} photos in {config.data} could be read")
     source = f"{config.data} (hashed split)" if not config.val_data else config.data
-    description = f"{len(train.images)} photos from {source}"
+    description = f"{_photos(len(train.images))} from {source}"
     if val.images:
-        description += f"; {len(val.images)} validation photos"
+        description += f"; {_photos(len(val.images))} for validation"
         if config.val_data:
             description += f" from {config.val_data}"
     return TrainingPhotos(train=train, val=val, description=description)
+
+
+def _photos(count: int) -> str:
+    return f"{count} photo" if count == 1 else f"{count} photos"
 
 
 def make_hardware(config: TrainConfig, distributed: ddp.Distributed) -> Hardware:
