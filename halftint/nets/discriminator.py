@@ -1,4 +1,4 @@
-"""D, the discriminator (paper §3.2, BicycleGAN's two-scale PatchGAN), conditioned on `z`.
+"""D, the discriminator (supplementary §1.2, BicycleGAN's two-scale PatchGAN), conditioned on `z`.
 
 Used in training only: it judges (image, z) pairs, so that G cannot ignore the color code. The
 authors changed BicycleGAN's first convolution to take the image concatenated with z tiled.

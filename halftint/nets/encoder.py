@@ -1,4 +1,4 @@
-"""E, the reference encoder (paper §3.2, BicycleGAN's encoder): color image -> (mu, log sigma^2).
+"""E, the reference encoder (supplementary §1.2, BicycleGAN's encoder): color image -> (mu, logvar).
 
 E summarises a reference image's colors into the mean and log-variance of an 8-dimensional
 Gaussian; the colorization network G is conditioned on a code `z` drawn from it (or on its

@@ -1,4 +1,4 @@
-"""F, the fusion network (paper §3.3, supplementary Table 2): merges the two cascades' colorings.
+"""F, the fusion network (supplementary §1.4 and Table 2): merges the two cascades' colorings.
 
 The forward cascade (G on the descreened image) and the reverse cascade (G on the halftone, then
 IHN per channel) make two RGB images; F combines them into the final color image.

@@ -1,4 +1,4 @@
-"""G, the colorization network (paper §3.2, BicycleGAN's U-Net generator, "add to input").
+"""G, the colorization network (supplementary §1.2, BicycleGAN's U-Net, "add to input").
 
 G colors a gray image (IHN's output, or the raw halftone in the reverse cascade) given a color
 code `z` and the image's Canny edge map; `z` is tiled over the image and concatenated to the

@@ -1,4 +1,4 @@
-"""H, the histogram estimator (paper §3.2, supplementary Table 1): one channel -> 256-bin histogram.
+"""H, the histogram estimator (supplementary §1.3 and Table 1): one channel -> 256-bin histogram.
 
 H is pretrained to predict a color channel's normalised histogram, then frozen: the histogram
 loss compares H's estimates for G's output and for the target. Unlike a hard histogram, H is

@@ -1,4 +1,4 @@
-"""IHN, the inverse halftone network (paper §3.1, supplementary §1.1): halftone -> gray image.
+"""IHN, the inverse halftone network (supplementary §1.1): halftone -> gray image.
 
 Two parts, summed:
 - content aggregation: a U-Net (the one of G) fed the halftone and an 8-channel noise map, whose
@@ -129,7 +129,7 @@ class DetailBranch(nn.Module):
 
 
 class InverseHalftoneNet(nn.Module):
-    """IHN: a halftone in, a continuous-tone gray image out (paper §3.1).
+    """IHN: a halftone in, a continuous-tone gray image out (supplementary §1.1).
 
     Contract: `halftone` is `(B, 1, H, W)` in [0, 1] (0 ink, 1 paper), any H and W; the output
     is `(B, 1, H, W)`, nominally in [0, 1] but not clamped (content + detail, as the authors'
