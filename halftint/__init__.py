@@ -19,7 +19,7 @@ _LAZY = {
     "save_bundle": "halftint.checkpoint",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = ["Colorizer", "__version__", "dither", "load_bundle", "save_bundle"]
 
 
 def __getattr__(name: str) -> Any:
