@@ -457,3 +457,32 @@ def _load_strict(network: nn.Module, tensors: dict[str, torch.Tensor], source: P
             )
     # load_state_dict copies into the float32 parameters, casting half-precision storage back
     network.load_state_dict(tensors, strict=True)
+
+
+def record_metrics(folder: str | os.PathLike[str], metrics: dict[str, Any]) -> None:
+    """Merge `metrics` into a local bundle's `metrics` and regenerate its model card.
+
+    The bundle is verified first and rewritten like `save_bundle` writes one: a copy is changed
+    and renamed into place, so the folder is always a complete, verifiable bundle.
+
+    Raises:
+        WeightsError: `folder` is not a bundle, or one of its files fails verification.
+    """
+    target = Path(folder)
+    verify_bundle(target)
+    meta = read_bundle_meta(target)
+    staging = Path(
+        tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    )
+    try:
+        staging.rmdir()
+        shutil.copytree(target, staging)
+        meta["metrics"] = {**meta.get("metrics", {}), **metrics}
+        card = staging / MODEL_CARD_FILE
+        card.write_text(render_model_card(meta), encoding="utf-8")
+        meta["files"][MODEL_CARD_FILE] = sha256_file(card)
+        (staging / BUNDLE_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        _move_into_place(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 import pytest
 import torch
 
+from halftint.checkpoint import read_bundle_meta, verify_bundle
 from halftint.errors import UsageError
 from halftint.evaluate.loop import SHEET_GAP, contact_sheet, evaluate, random_codes
 from halftint.evaluate.measures import (
@@ -568,3 +570,29 @@ def test_eval_help_renders_and_names_the_default_methods() -> None:
 def test_eval_without_weights_says_how_to_get_them(photo_folder: Path, tmp_path: Path) -> None:
     result = _run_eval("--data", photo_folder, "--weights", tmp_path)
     _assert_one_line_error(result, 1, "not a halftint weights bundle")
+
+
+@pytest.mark.slow
+def test_record_stores_the_results_in_a_bundle_that_still_verifies(
+    tiny_bundle: Path, photo_folder: Path, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    weights_before = (bundle / "ihn" / "model.safetensors").read_bytes()
+    result = _run_eval("--data", photo_folder, "--weights", bundle, "--json", "--record")
+    assert result.returncode == 0, result.stderr
+    results = json.loads(result.stdout)
+
+    verify_bundle(bundle)  # the model card changed, and so did its recorded sha256
+    recorded = read_bundle_meta(bundle)["metrics"]["eval"]
+    assert recorded["images"] == 3 and recorded["data"] == photo_folder.name
+    assert recorded["colorization"] == results["colorization"]
+    assert recorded["targets"]["delta_e_ratio"] == results["targets"]["delta_e_ratio"]["value"]
+    assert "eval.colorization.delta_e" in (bundle / "README.md").read_text()
+    assert (bundle / "ihn" / "model.safetensors").read_bytes() == weights_before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".bundle.")]
+
+
+def test_record_needs_a_local_bundle_folder(photo_folder: Path) -> None:
+    result = _run_eval("--data", photo_folder, "--weights", "hf://owner/repo", "--record")
+    _assert_one_line_error(result, 2, "--record needs --weights FOLDER")

@@ -18,6 +18,7 @@ from halftint.cli.common import (
     InputItem,
     collect_inputs,
     console,
+    note,
     output_exists,
     run_batch,
 )
@@ -78,6 +79,12 @@ def eval_command(  # noqa: PLR0917  (Typer maps every option to a parameter)
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing contact sheets."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    record: bool = typer.Option(
+        False,
+        "--record",
+        help="Also store the results in the bundle's bundle.json metrics and model card "
+        "(a local bundle folder only).",
+    ),
 ) -> None:
     """`halftint eval` (help text in EVAL_HELP)."""
     # everything that can be a usage error is checked before torch is imported (seconds)
@@ -95,6 +102,9 @@ def eval_command(  # noqa: PLR0917  (Typer maps every option to a parameter)
     method_list = parse_methods(DEFAULT_METHODS if methods is None else methods)
     if out is not None and out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a folder for the contact sheets")
+    if record and (weights is None or not Path(weights).is_dir()):
+        # Hub downloads and shipped bundles are not the user's to change
+        raise UsageError("--record needs --weights FOLDER: a local bundle folder to write into")
 
     from halftint.checkpoint import load_bundle
     from halftint.evaluate.loop import evaluate
@@ -155,9 +165,35 @@ def eval_command(  # noqa: PLR0917  (Typer maps every option to a parameter)
     )
     if as_json:
         typer.echo(json.dumps(results, indent=2))
+    if record:
+        _record(bundle.path, data, results)
     report.print_summary(verbose=False)
     if report.exit_code:
         raise typer.Exit(report.exit_code)
+
+
+def _record(bundle_path: Path, data: Path, results: dict[str, Any]) -> None:
+    """Store the results in the bundle's metrics (the bundle stays verifiable)."""
+    from halftint.checkpoint import record_metrics
+
+    targets = {name: target["value"] for name, target in results["targets"].items()}
+    record_metrics(
+        bundle_path,
+        {
+            "eval": {
+                "data": data.name,
+                "images": results["images"],
+                "size": results["size"],
+                "seed": results["seed"],
+                "descreen": {
+                    label: scores["descreen"] for label, scores in results["methods"].items()
+                },
+                "colorization": results["colorization"],
+                "targets": targets,
+            }
+        },
+    )
+    note(f"recorded the results in {bundle_path / 'bundle.json'}")
 
 
 def _read_photos(
