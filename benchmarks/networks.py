@@ -1,6 +1,7 @@
 """Forward time and peak memory of every network, and of a whole random-mode pass.
 
-Run by hand (it takes a minute or two for `lite`, several minutes with `paper` on a small CPU):
+Run by hand (it takes a minute or two for `lite`, several minutes with `paper` on a small CPU);
+the table is printed as Markdown, and written to a file with `--out FILE`:
 
     python benchmarks/networks.py                      # both presets, CPU, fp32 and bf16
     python benchmarks/networks.py --presets lite --train-step
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
+import os
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -54,6 +57,10 @@ def peak_memory(device: torch.device) -> Iterator[list[float]]:
         torch.cuda.synchronize()
         result.append((torch.cuda.max_memory_allocated() - start) / 2**20)
         return
+    # hand freed heap memory back to the system first, so that the measured calls must grow the
+    # resident set again instead of reusing what earlier measurements left behind
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
     # writing 5 to clear_refs resets the peak resident set size (VmHWM) to the current one
     try:
         Path("/proc/self/clear_refs").write_text("5")
@@ -141,11 +148,11 @@ def working_size_pass(
 
 
 def bench_preset(
-    name: str, device: torch.device, size: int, repeats: int
+    name: str, device: torch.device, size: int, repeats: int, modes: list[str]
 ) -> list[dict[str, object]]:
     """Rows of (preset, mode, what, ms, MiB) for every network and the whole pass."""
     rows: list[dict[str, object]] = []
-    for mode in MODES:
+    for mode in modes:
         rows += bench_mode(name, mode, device, size, repeats)
     return rows
 
@@ -243,10 +250,12 @@ def _adam_step(network: nn.Module, loss: Callable[[], torch.Tensor]) -> Callable
     return step
 
 
-def print_table(rows: list[dict[str, object]]) -> None:
-    """A Markdown table of the rows."""
-    print("\n| preset | mode | what | median (ms) | best (ms) | peak memory (MiB) |")
-    print("|---|---|---|---:|---:|---:|")
+def markdown_table(rows: list[dict[str, object]]) -> str:
+    """The rows as a Markdown table."""
+    lines = [
+        "| preset | mode | what | median (ms) | best (ms) | peak memory (MiB) |",
+        "|---|---|---|---:|---:|---:|",
+    ]
     for row in rows:
         cells = (
             row["preset"],
@@ -256,7 +265,8 @@ def print_table(rows: list[dict[str, object]]) -> None:
             f"{row['best_ms']:.1f}",
             f"{row['mib']:.0f}",
         )
-        print("| " + " | ".join(str(cell) for cell in cells) + " |")
+        lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -264,25 +274,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["lite", "paper"])
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     parser.add_argument("--size", type=int, default=256, help="image side for inference timings")
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per measurement (lite)")
     parser.add_argument("--paper-repeats", type=int, default=1, help="timed calls for paper")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--train-step", action="store_true", help="also time training steps")
     parser.add_argument("--batch", type=int, default=8, help="batch of the training step")
+    parser.add_argument("--out", type=Path, help="also write the table to this file")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    threads = torch.get_num_threads()
-    print(f"torch {torch.__version__}, {threads} threads, device {device}, {args.size}px")
+    setting = (
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+        f"device {device}, {args.size}x{args.size} images"
+    )
+    print(setting)
     rows: list[dict[str, object]] = []
     for name in args.presets:
         repeats = args.paper_repeats if name == "paper" else args.repeats
-        rows += bench_preset(name, device, args.size, repeats)
+        rows += bench_preset(name, device, args.size, repeats, args.modes)
         if args.train_step:
             rows += bench_train_step(name, device, args.batch, repeats)
-    print_table(rows)
+    report = f"{setting}\n\n{markdown_table(rows)}"
+    print("\n" + report)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(report + "\n")
 
 
 if __name__ == "__main__":
