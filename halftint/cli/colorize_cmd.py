@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
@@ -157,16 +158,7 @@ def colorize(  # noqa: PLR0917  (Typer maps every option to a parameter)
         report.done += 1
 
     tile_progress = _TileProgress(enabled=len(inputs_found.items) < PROGRESS_MIN_ITEMS)
-    report = BatchReport(skipped_non_images=inputs_found.skipped_non_images)
-    run_batch(
-        inputs_found.items,
-        work,
-        description="colorizing",
-        report=report,
-        total=len(inputs_found.items),
-    )
-    report.print_summary(verbose=len(inputs_found.items) > 1)
-    raise typer.Exit(report.exit_code)
+    _run_and_exit(inputs_found, work, "colorizing")
 
 
 @app.command()
@@ -202,15 +194,16 @@ def descreen(  # noqa: PLR0917  (Typer maps every option to a parameter)
         report.done += 1
 
     tile_progress = _TileProgress(enabled=len(inputs_found.items) < PROGRESS_MIN_ITEMS)
-    report = BatchReport(skipped_non_images=inputs_found.skipped_non_images)
-    run_batch(
-        inputs_found.items,
-        work,
-        description="descreening",
-        report=report,
-        total=len(inputs_found.items),
-    )
-    report.print_summary(verbose=len(inputs_found.items) > 1)
+    _run_and_exit(inputs_found, work, "descreening")
+
+
+def _run_and_exit(
+    found: InputSet, work: Callable[[InputItem, BatchReport], None], description: str
+) -> NoReturn:
+    """Run `work` over every input with a progress bar, summarise, exit 0 or 1."""
+    report = BatchReport(skipped_non_images=found.skipped_non_images)
+    run_batch(found.items, work, description=description, report=report, total=len(found.items))
+    report.print_summary(verbose=len(found.items) > 1)
     raise typer.Exit(report.exit_code)
 
 
