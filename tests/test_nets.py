@@ -8,6 +8,7 @@ from conftest import tiny_preset
 
 from halftint.nets import (
     PRESETS,
+    ColorizationNet,
     EncoderConfig,
     HistogramConfig,
     HistogramEstimator,
@@ -272,3 +273,32 @@ def test_reflect_padding_reaches_the_multiple(height: int, width: int, multiple:
     assert padded.shape[-2] % multiple == 0 and padded.shape[-1] % multiple == 0
     assert padded.shape[-2] - height < multiple and padded.shape[-1] - width < multiple
     assert torch.equal(padded[..., :height, :width], image)
+
+
+def test_generator_at_inference_normalizes_each_sample_by_itself() -> None:
+    generator = ColorizationNet(tiny_preset().generator).eval()
+    torch.manual_seed(3)
+    gray, edges = torch.rand(3, 1, 40, 48), (torch.rand(3, 1, 40, 48) > 0.8).float()
+    z = torch.randn(3, generator.config.z_dim)
+    with torch.no_grad():
+        together = generator(gray, edges, z)
+        alone = torch.cat(
+            [generator(gray[i : i + 1], edges[i : i + 1], z[i : i + 1]) for i in range(3)]
+        )
+        # the running averages are not used at inference: wrecking them changes nothing
+        for module in generator.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.fill_(5.0)
+                module.running_var.fill_(100.0)
+        wrecked = generator(gray, edges, z)
+    assert torch.allclose(together, alone, atol=1e-5)
+    assert torch.allclose(together, wrecked, atol=1e-6)
+    # the descreener keeps ordinary BatchNorm (one kind of input): running averages matter there
+    ihn = InverseHalftoneNet(tiny_preset().ihn).eval()
+    halftone = (torch.rand(1, 1, 32, 32) > 0.5).float()
+    with torch.no_grad():
+        before = ihn(halftone)
+        for module in ihn.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.fill_(5.0)
+        assert not torch.allclose(before, ihn(halftone))

@@ -25,6 +25,9 @@ class GeneratorConfig:
         max_multiplier: the widest level has base_channels * max_multiplier channels.
         dropout: dropout rate in the two levels above the innermost.
         z_dim: size of the color code.
+        sample_statistics: at inference, BatchNorm uses each sample's own statistics instead
+            of the running averages (as pix2pix/BicycleGAN generators are run at test time; G
+            sees two kinds of input in training, so no single running average fits).
     """
 
     base_channels: int = 64
@@ -32,6 +35,7 @@ class GeneratorConfig:
     max_multiplier: int = 8
     dropout: float = 0.5
     z_dim: int = 8
+    sample_statistics: bool = True
 
 
 class ColorizationNet(nn.Module):
@@ -53,6 +57,7 @@ class ColorizationNet(nn.Module):
             depth=self.config.depth,
             max_multiplier=self.config.max_multiplier,
             dropout=self.config.dropout,
+            sample_statistics=self.config.sample_statistics,
         )
 
     def forward(self, gray: torch.Tensor, edges: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
