@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from halftint import hub
 from halftint.io import write_image
 
 HEIGHT, WIDTH = 37, 53  # odd on purpose
@@ -33,6 +32,7 @@ def _run(
         stdin=None if stdin is not None else subprocess.DEVNULL,
         capture_output=True,
         cwd=cwd,
+        env=environment,
         check=False,
         timeout=300,
     )
@@ -247,9 +247,28 @@ def test_usage_errors_are_one_line_with_exit_code_2(
 
 
 def test_no_weights_says_how_to_get_them(images: Path, tmp_path: Path) -> None:
-    if (hub.EMBEDDED_FOLDER / hub.DEFAULT_BUNDLE).exists():
-        pytest.skip("a default bundle ships with this installation")
-    result = _run("descreen", images / "print.png", "-o", tmp_path / "gray.png")
+    # an installation without the shipped bundle: the CLI runs with the package's weights
+    # folder pointed at an empty one
+    empty = tmp_path / "no-weights"
+    empty.mkdir()
+    script = (
+        "import pathlib, sys\n"
+        "import halftint.hub\n"
+        "halftint.hub.EMBEDDED_FOLDER = pathlib.Path(sys.argv[1])\n"
+        "from halftint.cli import main\n"
+        "main(sys.argv[2:])\n"
+    )
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    environment.pop("HALFTINT_WEIGHTS", None)
+    arguments = ["descreen", str(images / "print.png"), "-o", str(tmp_path / "gray.png")]
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(empty), *arguments],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        env=environment,
+        check=False,
+        timeout=300,
+    )
     _assert_one_line_error(result, 1, "--weights")
     assert "halftint train" in _stderr(result)
     assert not (tmp_path / "gray.png").exists()
