@@ -15,8 +15,10 @@ from halftint.train.config import (
     TrainConfig,
     apply,
     load_toml,
+    lr_factor,
     parse_override,
     resolve,
+    stage_progress,
     to_toml,
 )
 
@@ -83,6 +85,10 @@ def test_resolve_fills_preset_defaults() -> None:
         ({"precision": "fp8"}, "auto, fp32 or bf16"),
         ({"val_fraction": 1.0}, r"in \[0, 1\)"),
         ({"seed": -1}, ">= 0"),
+        (
+            {"fusion": {"lr_decay": 1.5}},
+            r"bad setting fusion\.lr_decay = 1\.5: must be in \[0, 1\]",
+        ),
     ],
 )
 def test_resolve_rejects_out_of_range_settings(settings: dict[str, Any], message: str) -> None:
@@ -104,3 +110,22 @@ def test_time_shares_add_up_and_the_help_states_them() -> None:
     help_text = TIME_BUDGET.help or ""
     for stage, share in TIME_SHARES.items():
         assert f"{stage} {round(share * 100)} %" in help_text
+
+
+def test_the_learning_rate_is_constant_then_falls_linearly_to_zero() -> None:
+    assert [lr_factor(p, 0.5) for p in (0.0, 0.25, 0.5, 0.75, 1.0)] == [1.0, 1.0, 1.0, 0.5, 0.0]
+    assert lr_factor(0.9, 0.2) == pytest.approx(0.5)
+    assert lr_factor(0.99, 0.0) == 1.0  # no decay
+    assert lr_factor(0.5, 1.0) == 0.5  # decay over the whole stage
+
+
+def test_progress_counts_steps_or_time_whichever_is_further() -> None:
+    config = resolve(apply(TrainConfig(), {"ihn": {"steps": 100}}, "t"), working_size=128)
+    assert stage_progress(config, "ihn", step=25, elapsed=1e6, photos=10) == 0.25
+    timed = resolve(
+        apply(TrainConfig(), {"ihn": {"steps": 100, "minutes": 10.0}}, "t"), working_size=128
+    )
+    assert stage_progress(timed, "ihn", step=25, elapsed=300.0, photos=10) == 0.5
+    assert stage_progress(timed, "ihn", step=80, elapsed=300.0, photos=10) == 0.8
+    assert stage_progress(timed, "ihn", step=10, elapsed=7200.0, photos=10) == 1.0
+    assert TrainConfig().ihn.lr_decay == 0.5

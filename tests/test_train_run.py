@@ -262,6 +262,41 @@ def test_killing_and_resuming_gives_the_same_weights_as_an_uninterrupted_run(
     # the log of the resumed run has every step once, as the uninterrupted one
     steps_logged = [r["step"] for r in _records(interrupted, "ihn") if "losses" in r]
     assert steps_logged == list(range(1, int(steps) + 1))
+    # the learning rate: 2e-4 for the first half, then linear to zero (step 40 ran at 39/40)
+    rates = [r["lr"] for r in _records(interrupted, "ihn") if "losses" in r]
+    assert rates[:20] == [2e-4] * 20
+    assert rates[29] == pytest.approx(2e-4 * (1 - 29 / 40) / 0.5)
+    assert rates[-1] == pytest.approx(2e-4 * (1 / 40) / 0.5)
+    assert rates == [r["lr"] for r in _records(tmp_path / "whole", "ihn") if "losses" in r]
+
+
+def test_sigterm_to_the_whole_process_group_saves_and_stops_cleanly(
+    photos: Path, tmp_path: Path
+) -> None:
+    # `pkill -f`, a job scheduler or a terminal signal every process of the group, data loader
+    # workers included; the run must still save and exit as when only the main process is told
+    run = tmp_path / "group"
+    arguments = ["--data", str(photos), "--steps", "400", *QUICK, "--workers", "1"]
+    arguments += ["--set", "sample_every=1000"]
+    process = subprocess.Popen(
+        [sys.executable, TINY_CLI, "train", "ihn", "--out", str(run), *arguments],
+        env=_environment(),
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    log = run / "ihn" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if log.is_file() and len(log.read_text(encoding="utf-8").splitlines()) >= 3:
+            os.killpg(process.pid, signal.SIGTERM)
+            break
+        time.sleep(0.01)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "continue with --resume" in stderr
+    status = json.loads((run / "ihn" / "status.json").read_text(encoding="utf-8"))
+    assert 3 <= status["step"] < 400 and not status["finished"]
 
 
 @pytest.mark.slow

@@ -37,6 +37,9 @@ class StageSchedule:
 
     The stage ends at `steps` optimizer steps (or `epochs` passes over the training photos when
     `steps` is 0), or earlier once `minutes` of training time are spent (0: no time limit).
+    The learning rate is `lr` for the first part of the stage and falls linearly to zero over its
+    last `lr_decay` share (BicycleGAN's constant-then-linear schedule); the share is of steps, or
+    of `minutes` when that limit comes first, so time-limited stages decay too.
     `batch_size` is the global batch: with several processes each takes an equal share. Zero
     steps, epochs and batch size mean the preset's defaults (`PRESET_SCHEDULES`).
     """
@@ -45,12 +48,19 @@ class StageSchedule:
     epochs: float = 0.0
     minutes: float = 0.0
     lr: float = 1e-4
+    lr_decay: float = 0.5
     batch_size: int = 0
 
 
 @dataclass
 class LossWeights:
-    """Weights of the loss terms (stage 1: `ihn_*`; stage 3: the rest; SPEC §3)."""
+    """Weights of the loss terms (stage 1: `ihn_*`; stage 3: the rest; SPEC §3).
+
+    BicycleGAN's weights, except mode seeking: at MSGAN's weight 1 its gradient (the square of
+    the inverse output distance) outweighed the reconstruction term, and G learned codes that
+    throw colors about ("uneven or weird", as the paper's supplementary puts it) even with the
+    reference's own code; 0.1 keeps random samples diverse while the reference steers.
+    """
 
     ihn_content: float = 1.0
     ihn_output: float = 1.0
@@ -60,7 +70,7 @@ class LossWeights:
     gan_encoded: float = 1.0
     gan_random: float = 1.0
     latent: float = 0.5
-    mode_seeking: float = 1.0
+    mode_seeking: float = 0.1
     similarity: float = 1.0
     similarity_pool: int = 4
     histogram: float = 1.0
@@ -163,6 +173,28 @@ PRESET_SCHEDULES: dict[str, dict[str, dict[str, float]]] = {
 }
 
 
+def lr_factor(progress: float, decay: float) -> float:
+    """Multiplier of a stage's learning rate at `progress` (0 at its start, 1 at its end).
+
+    1 until the last `decay` share of the stage, then linear down to 0 at its end; `decay` 0
+    keeps the rate constant.
+    """
+    if decay <= 0.0:
+        return 1.0
+    return min(1.0, max(0.0, (1.0 - progress) / decay))
+
+
+def stage_progress(
+    config: TrainConfig, stage: str, step: int, elapsed: float, photos: int
+) -> float:
+    """How far `stage` is, in [0, 1]: by steps, or by time when its `minutes` limit is nearer."""
+    schedule = config.schedule(stage)
+    progress = step / config.total_steps(stage, photos)
+    if schedule.minutes > 0:
+        progress = max(progress, elapsed / (schedule.minutes * 60.0))
+    return min(1.0, progress)
+
+
 def resolve(config: TrainConfig, working_size: int) -> TrainConfig:
     """Fill in preset-dependent defaults (0 = default) and check every value.
 
@@ -223,6 +255,9 @@ def check(config: TrainConfig) -> None:
                  "> 0 (or epochs > 0)")  # fmt: skip
         _require(schedule.minutes >= 0, f"{stage}.minutes", schedule.minutes, ">= 0")
         _require(schedule.lr > 0, f"{stage}.lr", schedule.lr, "> 0")
+        _require(
+            0.0 <= schedule.lr_decay <= 1.0, f"{stage}.lr_decay", schedule.lr_decay, "in [0, 1]"
+        )
         _require(schedule.batch_size >= 1, f"{stage}.batch_size", schedule.batch_size, ">= 1")
     halftone = config.halftone
     _require(bool(halftone.mixture), "halftone.mixture", halftone.mixture, "at least one method")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from halftint.io import write_image
 from halftint.nets import Preset, build_networks
 from halftint.train import ddp
 from halftint.train.colorizer_stage import ColorizerStage
-from halftint.train.config import STAGES, TrainConfig
+from halftint.train.config import STAGES, TrainConfig, lr_factor, stage_progress
 from halftint.train.fusion_stage import FusionStage
 from halftint.train.hist_stage import HistogramStage
 from halftint.train.ihn_stage import IHNStage
@@ -189,6 +190,7 @@ def run_stage(
         batch_sampler=sampler,
         num_workers=_workers(config, hardware),
         pin_memory=hardware.device.type == "cuda",
+        worker_init_fn=_leave_stopping_to_the_main_process,
     )
     val_batches = _validation_batches(photos, maker, config) if distributed.is_main else []
 
@@ -198,6 +200,8 @@ def run_stage(
     stopped = interrupted = out_of_time = False
     for batch in loader:
         torch.manual_seed(step_seed(config.seed, stage_name, step, distributed.rank))
+        progress = stage_progress(config, stage_name, step, elapsed, train_count)
+        stage.scale_lr(lr_factor(progress, schedule.lr_decay))
         losses = stage.train_step(hardware.prepare(batch))
         step += 1
         epoch_before = samples_seen // train_count
@@ -216,7 +220,12 @@ def run_stage(
                 epoch = samples_seen / train_count
                 log.append(
                     _record(
-                        step, epoch=epoch, lr=stage.lr, rate=rate, elapsed=elapsed, losses=averaged
+                        step,
+                        epoch=epoch,
+                        lr=stage.current_lr,
+                        rate=rate,
+                        elapsed=elapsed,
+                        losses=averaged,
                     )
                 )
             interval, interval_start = [], time.perf_counter()
@@ -291,6 +300,19 @@ def _frozen_networks(
                 f"{state['total_steps']})"
             )
     return networks
+
+
+def _leave_stopping_to_the_main_process(worker_id: int) -> None:
+    """Data loader workers ignore SIGTERM and SIGINT.
+
+    `kill` of the whole process group (`pkill -f`, a job scheduler, Ctrl-C) reaches the workers
+    too; torch's workers would die of it and the main process fail with "DataLoader worker
+    exited unexpectedly" before it saves. Ignoring the signal there lets the main process save,
+    then shut its workers down itself (they also exit when it dies).
+    """
+    del worker_id
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _workers(config: TrainConfig, hardware: Hardware) -> int:

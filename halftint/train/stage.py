@@ -106,6 +106,18 @@ class Stage(ABC):
         parameters = [p for key in self.trained for p in self.networks[key].parameters()]
         return {self.name: torch.optim.Adam(parameters, lr=self.lr, betas=self.betas)}
 
+    def scale_lr(self, factor: float) -> None:
+        """Set every optimizer's learning rate to `factor` times the stage's `lr`."""
+        for optimizer in self.optimizers.values():
+            for group in optimizer.param_groups:
+                group["lr"] = self.lr * factor
+
+    @property
+    def current_lr(self) -> float:
+        """The learning rate of the latest step."""
+        first = next(iter(self.optimizers.values()))
+        return float(first.param_groups[0]["lr"])
+
     @abstractmethod
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One optimizer step on `batch` (already on the device); returns the losses."""
