@@ -324,6 +324,29 @@ def test_offline_flag_never_asks_the_server(world: HubWorld) -> None:
     assert world.hub.requests == []
 
 
+def test_colorize_and_descreen_take_cache_dir_and_offline(world: HubWorld, tmp_path: Path) -> None:
+    scan = tmp_path / "scan.png"
+    write_image(np.random.default_rng(1).random((24, 32)) > 0.5, scan)
+    own_cache = tmp_path / "own-cache"
+    hub_options = ("--weights", SOURCE, "--cache-dir", str(own_cache))
+
+    refused = world.run("colorize", str(scan), "--random", "--offline", *hub_options)
+    assert_one_line_error(refused, "offline mode is on", str(own_cache))
+    assert world.hub.requests == [] and not (tmp_path / "scan.random-1.png").exists()
+
+    fetched = world.run("descreen", str(scan), *hub_options)
+    assert fetched.code == 0, fetched.stderr
+    assert world.hub.requests != []
+    assert (own_cache / f"models--{REPO.replace('/', '--')}").is_dir()
+    assert not world.cache.exists()  # the standard cache was left alone
+
+    world.hub.reset_requests()
+    offline = world.run("colorize", str(scan), "--random", "--seed", "1", "--offline", *hub_options)
+    assert offline.code == 0, offline.stderr
+    assert world.hub.requests == []
+    assert read_image(tmp_path / "scan.random-1.png").shape == (24, 32, 3)
+
+
 def test_verify_a_local_copy_with_a_flipped_byte(world: HubWorld, tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     for relative, content in folder_files(world.bundle).items():

@@ -21,6 +21,8 @@ import typer
 
 from halftint.cli.app import app
 from halftint.cli.common import (
+    CACHE_DIR_OPTION,
+    OFFLINE_OPTION,
     PROGRESS_MIN_ITEMS,
     STDIO,
     BatchReport,
@@ -85,6 +87,8 @@ def colorize(  # noqa: PLR0917  (Typer maps every option to a parameter)
         None, "--seed", help="Seed of the random colors (printed on stderr when not given)."
     ),
     weights: str | None = typer.Option(None, "--weights", metavar="SRC", help=_WEIGHTS_HELP),
+    cache_dir: str | None = CACHE_DIR_OPTION,
+    offline: bool = OFFLINE_OPTION,
     device: str = typer.Option("auto", "--device", help=_DEVICE_HELP),
     precision: str = typer.Option("auto", "--precision", help=_PRECISION_HELP),
     grid: bool = typer.Option(
@@ -114,7 +118,7 @@ def colorize(  # noqa: PLR0917  (Typer maps every option to a parameter)
     per_input = 1 if grid or mode != "random" else samples
     plan = _plan(output, inputs_found, per_input)
 
-    colorizer = _load_colorizer(weights, device, precision)
+    colorizer = _load_colorizer(weights, device, precision, cache_dir=cache_dir, offline=offline)
     reference_code = _reference_code(colorizer, ref) if ref is not None else None
     if mode != "ref" and seed is None:
         import torch
@@ -166,6 +170,8 @@ def descreen(  # noqa: PLR0917  (Typer maps every option to a parameter)
     inputs: list[str] = typer.Argument(..., metavar="INPUT...", help=_INPUTS_HELP),
     output: str | None = typer.Option(None, "-o", "--output", help=_OUTPUT_HELP),
     weights: str | None = typer.Option(None, "--weights", metavar="SRC", help=_WEIGHTS_HELP),
+    cache_dir: str | None = CACHE_DIR_OPTION,
+    offline: bool = OFFLINE_OPTION,
     device: str = typer.Option("auto", "--device", help=_DEVICE_HELP),
     precision: str = typer.Option("auto", "--precision", help=_PRECISION_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
@@ -180,7 +186,7 @@ def descreen(  # noqa: PLR0917  (Typer maps every option to a parameter)
     """
     inputs_found = _collect(inputs)
     plan = _plan(output, inputs_found, 1)
-    colorizer = _load_colorizer(weights, device, precision)
+    colorizer = _load_colorizer(weights, device, precision, cache_dir=cache_dir, offline=offline)
 
     def work(item: InputItem, report: BatchReport) -> None:
         destination = plan.destination(item, ".gray.png")
@@ -269,7 +275,9 @@ def _plan(output: str | None, inputs: InputSet, per_input: int) -> OutputPlan:
     return plan
 
 
-def _load_colorizer(weights: str | None, device: str, precision: str) -> Colorizer:
+def _load_colorizer(
+    weights: str | None, device: str, precision: str, *, cache_dir: str | None, offline: bool
+) -> Colorizer:
     """Check device and precision, then load the weights onto the device; says what it uses."""
     from halftint.checkpoint import load_bundle
     from halftint.hub import resolve_weights
@@ -277,7 +285,7 @@ def _load_colorizer(weights: str | None, device: str, precision: str) -> Coloriz
 
     torch_device = resolve_device(device)
     resolve_precision(precision, torch_device)
-    bundle = load_bundle(resolve_weights(weights))
+    bundle = load_bundle(resolve_weights(weights, cache_dir=cache_dir, offline=offline))
     colorizer = Colorizer(bundle, device=torch_device, precision=precision)
     note(
         f"weights {bundle.name} ({bundle.preset}), device {colorizer.device}, "

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -27,6 +28,17 @@ IMAGE_SUFFIXES = frozenset(
 )
 # a bar for a handful of files is noise; show it from this many inputs on
 PROGRESS_MIN_ITEMS = 4
+
+# Hub options of every command that loads weights
+CACHE_DIR_OPTION = typer.Option(
+    None,
+    "--cache-dir",
+    metavar="DIR",
+    help="Hugging Face cache folder to use (default: HF_HUB_CACHE, else HF_HOME/hub).",
+)
+OFFLINE_OPTION = typer.Option(
+    False, "--offline", help="Never contact the Hub; use only the cache (like HF_HUB_OFFLINE=1)."
+)
 
 
 def print_error(message: str) -> None:

@@ -14,6 +14,8 @@ from rich.table import Table
 
 from halftint.cli.app import app
 from halftint.cli.common import (
+    CACHE_DIR_OPTION,
+    OFFLINE_OPTION,
     BatchReport,
     InputItem,
     collect_inputs,
@@ -60,6 +62,8 @@ def eval_command(  # noqa: PLR0917  (Typer maps every option to a parameter)
         help="Weights bundle: a folder, hf://OWNER/REPO (then optionally /SUBDIR and @REVISION) "
         "or an embedded name (default: $HALFTINT_WEIGHTS, then the embedded bundle).",
     ),
+    cache_dir: str | None = CACHE_DIR_OPTION,
+    offline: bool = OFFLINE_OPTION,
     methods: str | None = typer.Option(None, "--methods", help=METHODS_HELP),
     size: int | None = typer.Option(
         None, "--size", min=16, help="Center-crop size in pixels (default: the working size)."
@@ -111,7 +115,7 @@ def eval_command(  # noqa: PLR0917  (Typer maps every option to a parameter)
     from halftint.hub import resolve_weights
     from halftint.pipeline import Colorizer
 
-    bundle = load_bundle(resolve_weights(weights))
+    bundle = load_bundle(resolve_weights(weights, cache_dir=cache_dir, offline=offline))
     colorizer = Colorizer(bundle, device=device)
     crop_size = size or colorizer.working_size
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from halftint.cli.app import weights_app
-from halftint.cli.common import note, print_error
+from halftint.cli.common import CACHE_DIR_OPTION, OFFLINE_OPTION, note, print_error
 from halftint.errors import UsageError, WeightsError
 
 if TYPE_CHECKING:
@@ -23,14 +23,6 @@ if TYPE_CHECKING:
 STORAGE_DTYPES = ("float16", "bfloat16", "float32")
 
 SOURCE_ARGUMENT_HELP = "A bundle folder, hf://OWNER/REPO[/SUBDIR][@REVISION], or an embedded name."
-CACHE_DIR_OPTION = typer.Option(
-    None,
-    "--cache-dir",
-    help="Hugging Face cache folder to use (default: HF_HUB_CACHE, else HF_HOME/hub).",
-)
-OFFLINE_OPTION = typer.Option(
-    False, "--offline", help="Never contact the Hub; use only the cache (like HF_HUB_OFFLINE=1)."
-)
 
 
 def human_size(size: int) -> str:
