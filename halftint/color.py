@@ -78,6 +78,47 @@ def recombine_luminance(color: torch.Tensor, luminance: torch.Tensor) -> torch.T
     return (luma + scale * offset).clamp(0.0, 1.0)
 
 
+def mean_chroma(rgb: torch.Tensor) -> torch.Tensor:
+    """`(B, 3, H, W)` RGB -> `(B, 2)`: each image's mean Cb and Cr, as offsets from neutral.
+
+    A gray image gives (0, 0). This is the "mean color" that `shift_chroma` transfers.
+    """
+    _check_rgb(rgb)
+    ycbcr = rgb_to_ycbcr(rgb.float())
+    return ycbcr[:, 1:].mean(dim=(2, 3)) - 0.5
+
+
+def shift_chroma(rgb: torch.Tensor, chroma: torch.Tensor) -> torch.Tensor:
+    """Move each image's mean color to `chroma`, keeping every pixel's luma.
+
+    The same Cb/Cr offset is added to every pixel of an image (a shift of its colors, as in
+    Reinhard-style color transfer, without rescaling their spread), so hue and saturation
+    differences within the image are kept; pixels pushed out of the RGB cube have their chroma
+    scaled back just enough to fit (`recombine_luminance`), so the mean lands near, not always
+    exactly on, `chroma`.
+
+    Args:
+        rgb: `(B, 3, H, W)` RGB in [0, 1].
+        chroma: `(B, 2)` or `(1, 2)` target mean (Cb, Cr) offsets, as `mean_chroma` gives them.
+
+    Returns:
+        `(B, 3, H, W)` RGB in [0, 1], dtype and device of `rgb`.
+    """
+    _check_rgb(rgb)
+    if chroma.dim() != 2 or chroma.shape[1] != 2 or chroma.shape[0] not in (1, rgb.shape[0]):
+        raise ValueError(
+            f"chroma must have shape (1, 2) or ({rgb.shape[0]}, 2), got {tuple(chroma.shape)}"
+        )
+    delta = chroma.to(device=rgb.device, dtype=torch.float32) - mean_chroma(rgb)
+    d_cb, d_cr = delta[:, 0], delta[:, 1]
+    # the RGB offset of a pure (Cb, Cr) change: zero luma by construction
+    d_r = 1.402 * d_cr
+    d_b = 1.772 * d_cb
+    d_g = -(LUMA_WEIGHTS[0] * d_r + LUMA_WEIGHTS[2] * d_b) / LUMA_WEIGHTS[1]
+    offset = torch.stack((d_r, d_g, d_b), dim=1).view(-1, 3, 1, 1).to(rgb.dtype)
+    return recombine_luminance(rgb + offset, rgb_to_gray(rgb))
+
+
 def _check_rgb(x: torch.Tensor) -> None:
     if x.dim() != 4 or x.shape[1] != 3:
         raise ValueError(f"expected a (B, 3, H, W) tensor, got shape {tuple(x.shape)}")

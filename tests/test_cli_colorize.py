@@ -118,6 +118,28 @@ def test_reference_output_keeps_the_descreened_luminance(
     assert np.abs(luma - gray).max() <= 1.0 + 1e-6
 
 
+def _mean_cb_cr(rgb: np.ndarray) -> np.ndarray:
+    rgb = rgb.astype(np.float64) / 255
+    luma = rgb @ np.array([0.299, 0.587, 0.114])
+    return np.array([(rgb[..., 2] - luma).mean() / 1.772, (rgb[..., 0] - luma).mean() / 1.402])
+
+
+def test_reference_mode_takes_the_references_mean_color_unless_told_not_to(
+    images: Path, tiny_bundle: Path, tmp_path: Path
+) -> None:
+    common = ["colorize", images / "print.png", "--ref", images / "photo.png"]
+    matched = _run(*common, "--weights", tiny_bundle, "-o", tmp_path / "matched.png")
+    assert matched.returncode == 0, _stderr(matched)
+    alone = _run(*common, "--no-match-ref", "--weights", tiny_bundle, "-o", tmp_path / "alone.png")
+    assert alone.returncode == 0, _stderr(alone)
+    wanted = _mean_cb_cr(_pixels(images / "photo.png"))
+    assert wanted[0] < -0.05  # the photo is yellowish: blue-difference below neutral
+    matched_error = np.abs(_mean_cb_cr(_pixels(tmp_path / "matched.png")) - wanted).max()
+    alone_error = np.abs(_mean_cb_cr(_pixels(tmp_path / "alone.png")) - wanted).max()
+    assert matched_error < 0.5 * alone_error
+    assert matched_error < 0.5 * np.abs(wanted).max()
+
+
 def test_halftone_piped_into_colorize_gives_one_png_on_stdout(
     images: Path, tiny_bundle: Path
 ) -> None:

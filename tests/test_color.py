@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from halftint.color import recombine_luminance, rgb_to_gray, rgb_to_ycbcr, ycbcr_to_rgb
+from halftint.color import (
+    mean_chroma,
+    recombine_luminance,
+    rgb_to_gray,
+    rgb_to_ycbcr,
+    shift_chroma,
+    ycbcr_to_rgb,
+)
 
 
 def _random_rgb(*shape: int, seed: int = 0) -> torch.Tensor:
@@ -71,3 +78,39 @@ def test_recombination_rejects_mismatched_shapes_naming_them() -> None:
         recombine_luminance(torch.zeros(2, 3, 4, 4), torch.zeros(2, 1, 4, 5))
     with pytest.raises(ValueError, match=r"\(1, 1, 4, 4\)"):
         rgb_to_gray(torch.zeros(1, 1, 4, 4))
+
+
+def test_mean_chroma_is_zero_for_gray_and_signed_for_colors() -> None:
+    assert mean_chroma(torch.full((2, 3, 4, 4), 0.4)).abs().max() < 1e-7
+    red, blue = torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 0.0, 1.0])
+    cb_cr = mean_chroma(torch.stack([red, blue]).view(2, 3, 1, 1).expand(-1, -1, 3, 3))
+    # red: Cb < 0 < Cr; blue: Cr < 0 < Cb (full-range YCbCr offsets)
+    assert cb_cr[0, 0] < 0 < cb_cr[0, 1] and cb_cr[1, 1] < 0 < cb_cr[1, 0]
+    assert cb_cr[0, 1].item() == pytest.approx(0.5)
+
+
+def test_shift_chroma_moves_the_mean_color_and_keeps_every_luma() -> None:
+    rgb = _random_rgb(2, 3, 16, 16, seed=3) * 0.4 + 0.3  # mid tones: room for the shift
+    target = torch.tensor([[0.05, -0.04], [-0.03, 0.06]])
+    shifted = shift_chroma(rgb, target)
+    assert torch.allclose(mean_chroma(shifted), target, atol=1e-6)
+    assert torch.allclose(rgb_to_gray(shifted), rgb_to_gray(rgb), atol=1e-6)
+    # the spread of colors around the mean is kept: a pure offset per image
+    assert torch.allclose(
+        rgb_to_ycbcr(shifted)[:, 1:] - rgb_to_ycbcr(rgb)[:, 1:],
+        (target - mean_chroma(rgb)).view(2, 2, 1, 1).expand(-1, -1, 16, 16),
+        atol=1e-6,
+    )
+    # its own mean color changes nothing; one target row serves a whole batch
+    assert torch.allclose(shift_chroma(rgb, mean_chroma(rgb)), rgb, atol=1e-6)
+    assert torch.equal(shift_chroma(rgb, target[:1]), shift_chroma(rgb, target[:1].expand(2, 2)))
+
+
+def test_shift_chroma_stays_in_the_cube_and_checks_its_target() -> None:
+    rgb = _random_rgb(1, 3, 8, 8, seed=4)
+    strong = shift_chroma(rgb, torch.tensor([[0.0, 0.45]]))  # deep red asked of bright pixels
+    assert strong.min() >= 0.0 and strong.max() <= 1.0
+    assert torch.allclose(rgb_to_gray(strong), rgb_to_gray(rgb), atol=1e-6)
+    assert mean_chroma(strong)[0, 1] > mean_chroma(rgb)[0, 1] + 0.1
+    with pytest.raises(ValueError, match=r"chroma must have shape \(1, 2\) or \(1, 2\)"):
+        shift_chroma(rgb, torch.zeros(2, 2))

@@ -21,6 +21,7 @@ import pytest
 import torch
 
 from halftint.checkpoint import read_bundle_meta, verify_bundle
+from halftint.color import mean_chroma, shift_chroma
 from halftint.errors import UsageError
 from halftint.evaluate.loop import SHEET_GAP, contact_sheet, evaluate, random_codes
 from halftint.evaluate.measures import (
@@ -248,7 +249,20 @@ class OracleColorizer:
             codes[row, 0] = PHOTO_CODE + index
         return codes
 
-    def colorize(self, halftone: torch.Tensor, *, z: torch.Tensor | None = None) -> torch.Tensor:
+    def reference_chroma(self, reference: torch.Tensor) -> torch.Tensor:
+        return mean_chroma(reference)
+
+    def colorize(
+        self,
+        halftone: torch.Tensor,
+        *,
+        z: torch.Tensor | None = None,
+        chroma: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        outputs = self._colorize(halftone, z)
+        return outputs if chroma is None else shift_chroma(outputs, chroma)
+
+    def _colorize(self, halftone: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
         assert halftone.shape[0] == 1 and z is not None and z.shape[1] == Z_DIM
         gray = self._gray(halftone[0])
         outputs = []
@@ -264,10 +278,18 @@ class OracleColorizer:
 class CollapsedColorizer(OracleColorizer):
     """Ignores random codes: every random sample is the same image."""
 
-    def colorize(self, halftone: torch.Tensor, *, z: torch.Tensor | None = None) -> torch.Tensor:
+    def _colorize(self, halftone: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
         assert z is not None
         fixed = torch.where(z[:, :1] >= PHOTO_CODE, z, torch.full_like(z, 0.5))
-        return super().colorize(halftone, z=fixed)
+        return super()._colorize(halftone, fixed)
+
+
+class GrayColorizer(OracleColorizer):
+    """Networks that give no color at all: reference mode's color only comes from the match."""
+
+    def _colorize(self, halftone: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
+        assert z is not None
+        return self._gray(halftone[0]).expand(z.shape[0], 3, -1, -1).clone()
 
 
 def test_oracle_scores_are_perfect_and_meet_every_target() -> None:
@@ -289,12 +311,15 @@ def test_oracle_scores_are_perfect_and_meet_every_target() -> None:
         assert scores.gaussian_sigma in GAUSSIAN_SIGMAS
     colorization = evaluation.colorization
     assert colorization.halftone == "floyd-steinberg"
-    assert colorization.psnr == PSNR_CAP and colorization.ssim == pytest.approx(1.0)
-    assert colorization.delta_e == 0.0
+    # the networks' colors are the truth; moving them to the truth's own mean color changes
+    # them by float rounding only
+    assert colorization.network_psnr == PSNR_CAP and colorization.network_delta_e == 0.0
+    assert colorization.psnr > 60.0 and colorization.ssim == pytest.approx(1.0)
+    assert colorization.delta_e == pytest.approx(0.0, abs=1e-3)
     assert colorization.baseline_delta_e > 5.0 and colorization.baseline_psnr < PSNR_CAP
     assert colorization.diversity_delta_e > 5.0
-    assert colorization.reference_fidelity == 1.0
-    assert colorization.colorfulness == pytest.approx(colorization.truth_colorfulness)
+    assert colorization.reference_fidelity == colorization.network_reference_fidelity == 1.0
+    assert colorization.colorfulness == pytest.approx(colorization.truth_colorfulness, abs=1e-3)
     assert colorization.random_colorfulness > 0.0
     assert set(evaluation.targets) == {
         "descreen_gain:floyd-steinberg",
@@ -304,7 +329,7 @@ def test_oracle_scores_are_perfect_and_meet_every_target() -> None:
         "reference_fidelity",
     }
     assert all(target.met for target in evaluation.targets.values())
-    assert evaluation.targets["delta_e_ratio"].value == 0.0
+    assert evaluation.targets["delta_e_ratio"].value == pytest.approx(0.0, abs=1e-4)
     # a step per photo per method (three photos descreen as one batch), then one per photo for
     # colorization
     assert steps == [(3, 9), (6, 9), (7, 9), (8, 9), (9, 9)]
@@ -318,6 +343,19 @@ def test_collapsed_model_has_zero_diversity_and_misses_that_target() -> None:
     assert not evaluation.targets["diversity_delta_e"].met
     # atkinson has no descreening goal; the others are still measured
     assert set(evaluation.targets) == {"delta_e_ratio", "diversity_delta_e", "reference_fidelity"}
+
+
+def test_colorless_networks_get_the_reference_mean_color_from_the_match() -> None:
+    photos = [photo * np.asarray([1.0, 0.7, 0.4], dtype=np.float32) for photo in _photos(3)]
+    methods = parse_methods("floyd-steinberg")
+    colorization = evaluate(GrayColorizer(photos, methods, seed=0), photos, methods).colorization
+    # gray networks score exactly the no-color baseline ...
+    assert colorization.network_delta_e == pytest.approx(colorization.baseline_delta_e)
+    assert colorization.network_colorfulness == 0.0
+    assert colorization.network_reference_fidelity == 0.0
+    # ... and the warm photos' mean color makes the matched output nearer the truth
+    assert colorization.delta_e < 0.8 * colorization.baseline_delta_e
+    assert colorization.reference_fidelity == 1.0 and colorization.colorfulness > 5.0
 
 
 def test_results_are_deterministic_and_valid_strict_json() -> None:
@@ -474,8 +512,12 @@ def test_eval_json_has_every_measure_in_range_and_writes_sheets(
         assert 0.0 < colorization[key] <= PSNR_CAP
     for key in ("ssim", "baseline_ssim"):
         assert -1.0 <= colorization[key] <= 1.0
-    for key in ("delta_e", "baseline_delta_e", "diversity_delta_e"):
+    for key in ("delta_e", "network_delta_e", "baseline_delta_e", "diversity_delta_e"):
         assert 0.0 <= colorization[key] <= 120.0
+    assert 0.0 < colorization["network_psnr"] <= PSNR_CAP
+    assert -1.0 <= colorization["network_ssim"] <= 1.0
+    assert colorization["network_reference_fidelity"] in {0.0, 1 / 3, 2 / 3, 1.0}
+    assert colorization["network_colorfulness"] >= 0.0
     # a random model still makes different samples from different codes
     assert colorization["diversity_delta_e"] > 0.0
     assert colorization["reference_fidelity"] in {0.0, 1 / 3, 2 / 3, 1.0}

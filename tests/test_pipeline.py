@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from halftint.checkpoint import load_bundle
-from halftint.color import rgb_to_gray
+from halftint.color import mean_chroma, rgb_to_gray
 from halftint.errors import HalftintError, UsageError, WeightsError
 from halftint.halftone import dither
 from halftint.nets import get_preset
@@ -160,7 +160,38 @@ def test_reference_mode_is_deterministic_and_follows_the_reference(
     again = Colorizer(load_bundle(tiny_bundle), device="cpu", precision="fp32")
     assert torch.equal(again.colorize(halftone, reference=warm), first)
     assert not torch.equal(colorizer.colorize(halftone, reference=cold), first)
-    assert torch.equal(colorizer.colorize(halftone, z=colorizer.encode(warm)), first)
+    warm_chroma = colorizer.reference_chroma(warm)
+    assert torch.equal(
+        colorizer.colorize(halftone, z=colorizer.encode(warm), chroma=warm_chroma), first
+    )
+    # without the match: the networks' colors, as with the code alone
+    assert torch.equal(
+        colorizer.colorize(halftone, reference=warm, match_reference=False),
+        colorizer.colorize(halftone, z=colorizer.encode(warm)),
+    )
+
+
+def test_reference_mode_takes_the_references_mean_color_and_keeps_the_luminance(
+    colorizer: Colorizer,
+) -> None:
+    halftone = _halftone(40, 48)
+    gray = colorizer.descreen(halftone)
+    generator = torch.Generator().manual_seed(2)
+    for tint in ((0.9, 0.6, 0.4), (0.4, 0.6, 0.9)):
+        reference = torch.rand(1, 3, 30, 30, generator=generator) * 0.2 + torch.tensor(tint).view(
+            1, 3, 1, 1
+        )
+        matched = colorizer.colorize(halftone, reference=reference)
+        alone = colorizer.colorize(halftone, reference=reference, match_reference=False)
+        wanted = mean_chroma(reference)
+        # the same direction, most of the way (pixels near black or white have little room
+        # for color in the RGB cube, so the mean can fall short of the reference's)
+        assert torch.equal(mean_chroma(matched).sign(), wanted.sign())
+        assert ((mean_chroma(matched) - wanted).abs() < 0.5 * wanted.abs()).all()
+        assert (mean_chroma(matched) - wanted).abs().max() < (
+            mean_chroma(alone) - wanted
+        ).abs().max()
+        assert (rgb_to_gray(matched) - gray).abs().max() < 1e-5
 
 
 def test_keep_luma_output_has_the_descreened_luminance(colorizer: Colorizer) -> None:

@@ -4,7 +4,8 @@ Both read any image (a color input is turned to gray with a note), run the pipel
 `halftint.pipeline.Colorizer` on the chosen device, and write 8-bit PNGs (round, then clamp):
 
 - `descreen`: `<stem>.gray.png`, the inverse halftone alone;
-- `colorize --ref IMG`: `<stem>.color.png`, colors taken from a reference image;
+- `colorize --ref IMG`: `<stem>.color.png`, colors taken from a reference image (E's code,
+  and the reference's mean color unless `--no-match-ref`);
 - `colorize --random -n N`: `<stem>.random-1.png` ... `-N.png`, colors drawn from `--seed`;
 - `colorize --interpolate K`: `<stem>.interp.png`, a K x K grid sweeping between four codes;
 - `--grid`: instead, one contact sheet `<stem>.grid.png` (input, gray, each colorization).
@@ -72,6 +73,12 @@ def colorize(  # noqa: PLR0917  (Typer maps every option to a parameter)
     ref: str | None = typer.Option(
         None, "--ref", metavar="IMG", help="Take the colors from this image (color or gray)."
     ),
+    match_ref: bool = typer.Option(
+        True,
+        "--match-ref/--no-match-ref",
+        help="With --ref: move the result's mean color to the reference's (off: the networks' "
+        "colors as they are).",
+    ),
     random: bool = typer.Option(False, "--random", help="Draw the colors at random (see -n)."),
     count: int | None = typer.Option(
         None, "-n", "--count", metavar="N", help="With --random: this many colorings per input."
@@ -119,7 +126,9 @@ def colorize(  # noqa: PLR0917  (Typer maps every option to a parameter)
     plan = _plan(output, inputs_found, per_input)
 
     colorizer = _load_colorizer(weights, device, precision, cache_dir=cache_dir, offline=offline)
-    reference_code = _reference_code(colorizer, ref) if ref is not None else None
+    reference_code, reference_chroma = (
+        _reference_code(colorizer, ref, match=match_ref) if ref is not None else (None, None)
+    )
     if mode != "ref" and seed is None:
         import torch
 
@@ -150,7 +159,9 @@ def colorize(  # noqa: PLR0917  (Typer maps every option to a parameter)
         else:
             assert interpolate is not None
             codes = colorizer.interpolation_codes(corners=4, steps=interpolate, seed=seed)
-        colors = colorizer.colorize_gray(gray, codes, keep_luma=keep_luma)
+        colors = colorizer.colorize_gray(
+            gray, codes, chroma=reference_chroma if mode == "ref" else None, keep_luma=keep_luma
+        )
         if grid:
             images = contact_sheet(halftone, gray, colors).unsqueeze(0)
         elif mode == "interpolate":
@@ -294,8 +305,11 @@ def _load_colorizer(
     return colorizer
 
 
-def _reference_code(colorizer: Colorizer, ref: str) -> torch.Tensor:
-    """E's code of the reference; a bad reference is a usage error (it concerns every input)."""
+def _reference_code(
+    colorizer: Colorizer, ref: str, *, match: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """E's code of the reference and, with `match`, its mean color; a bad reference is a usage
+    error (it concerns every input)."""
     import torch
 
     from halftint.io import read_image
@@ -306,7 +320,8 @@ def _reference_code(colorizer: Colorizer, ref: str) -> torch.Tensor:
         raise UsageError(f"--ref: {error}") from None
     if float(abs(reference - reference[..., :1]).max()) < 1 / 512:
         note(f"warning: reference {ref} is gray: it has no colors to give, expect muted results")
-    return colorizer.encode(torch.from_numpy(reference).permute(2, 0, 1).unsqueeze(0))
+    image = torch.from_numpy(reference).permute(2, 0, 1).unsqueeze(0)
+    return colorizer.encode(image), colorizer.reference_chroma(image) if match else None
 
 
 def _read_halftone(item: InputItem) -> torch.Tensor:

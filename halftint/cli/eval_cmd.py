@@ -39,7 +39,9 @@ EVAL_HELP = (
     "targets a trained model is judged on are met.\n\n"
     "Every photo is center-cropped to the working size; its BT.601 luma is the gray truth. The "
     "colorization measures use Floyd–Steinberg halftones; reference fidelity pairs each photo "
-    "with the next one (sorted by path) as its reference. Fixed seeds make runs repeatable."
+    "with the next one (sorted by path) as its reference. Reference mode is measured as "
+    "'colorize --ref' runs it (moved to the reference's mean color) and with the networks' "
+    "colors alone. Fixed seeds make runs repeatable."
 )
 METHODS_HELP = (
     "Comma-separated halftoning methods to descreen, each NAME or NAME:OPTION=VALUE:...; "
@@ -264,20 +266,39 @@ def _print_tables(target: Console, evaluation: Evaluation, weights: dict[str, An
     target.print(descreen)
 
     color = Table(title=f"Colorization on {colorization.halftone} halftones")
-    for column in ("measure", "model", "no-color baseline"):
+    for column in ("measure", "model", "networks alone", "no-color baseline"):
         color.add_column(column, justify="left" if column == "measure" else "right", no_wrap=True)
-    color.add_row("PSNR dB", f"{colorization.psnr:.2f}", f"{colorization.baseline_psnr:.2f}")
-    color.add_row("SSIM", f"{colorization.ssim:.4f}", f"{colorization.baseline_ssim:.4f}")
     color.add_row(
-        "mean ΔE2000", f"{colorization.delta_e:.2f}", f"{colorization.baseline_delta_e:.2f}"
+        "PSNR dB",
+        f"{colorization.psnr:.2f}",
+        f"{colorization.network_psnr:.2f}",
+        f"{colorization.baseline_psnr:.2f}",
     )
-    color.add_row("diversity ΔE2000 (random samples)", f"{colorization.diversity_delta_e:.2f}", "0")
     color.add_row(
-        "reference fidelity (share of pairs)", f"{colorization.reference_fidelity:.0%}", ""
+        "SSIM",
+        f"{colorization.ssim:.4f}",
+        f"{colorization.network_ssim:.4f}",
+        f"{colorization.baseline_ssim:.4f}",
+    )
+    color.add_row(
+        "mean ΔE2000",
+        f"{colorization.delta_e:.2f}",
+        f"{colorization.network_delta_e:.2f}",
+        f"{colorization.baseline_delta_e:.2f}",
+    )
+    color.add_row(
+        "diversity ΔE2000 (random samples)", f"{colorization.diversity_delta_e:.2f}", "", "0"
+    )
+    color.add_row(
+        "reference fidelity (share of pairs)",
+        f"{colorization.reference_fidelity:.0%}",
+        f"{colorization.network_reference_fidelity:.0%}",
+        "",
     )
     color.add_row(
         "colorfulness (reconstruction / random)",
         f"{colorization.colorfulness:.1f} / {colorization.random_colorfulness:.1f}",
+        f"{colorization.network_colorfulness:.1f}",
         f"truth {colorization.truth_colorfulness:.1f}",
     )
     target.print(color)

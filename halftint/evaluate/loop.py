@@ -7,7 +7,8 @@ For N photos (already cropped to one square size) and each halftoning method:
 Then, on the Floyd–Steinberg halftones (the paper's training halftoner):
 - reconstruction (reference = the photo itself): PSNR, SSIM and mean CIEDE2000 against the color
   truth, beside the "no color" baseline: the true gray image as RGB (no descreening error, so the
-  strictest such baseline);
+  strictest such baseline). Reference mode is measured as `colorize --ref` runs it (the output
+  moved to the reference's mean color) and, as `network_*`, with the networks' colors alone;
 - diversity: mean pairwise CIEDE2000 among random samples, colorized with codes drawn from
   N(0, I) as random mode draws them (a collapsed model scores about 0);
 - reference fidelity: with photo i + 1 (in order, wrapping) as the reference for photo i, the
@@ -66,8 +67,14 @@ class SupportsColorize(Protocol):
     def encode(self, reference: torch.Tensor) -> torch.Tensor: ...
 
     def colorize(
-        self, halftone: torch.Tensor, *, z: torch.Tensor | None = None
+        self,
+        halftone: torch.Tensor,
+        *,
+        z: torch.Tensor | None = None,
+        chroma: torch.Tensor | None = None,
     ) -> torch.Tensor: ...
+
+    def reference_chroma(self, reference: torch.Tensor) -> torch.Tensor: ...
 
 
 ProgressCallback = Callable[[int, int], None]
@@ -212,35 +219,66 @@ def _score_colorization(
     """One photo's colorization measures (named as in `ColorizationScores`), and the first two
     rows of its contact sheet (see `contact_sheet`)."""
     no_color = np.repeat(luma(truth)[..., None], 3, axis=2)
+    halftone_tensor = _tensor(halftone)[None, None]
     with torch.inference_mode():
         # E's mean for the photo itself (reconstruction) and for the other photo: reference mode
-        encoded = colorizer.encode(
-            torch.stack([_tensor(truth), _tensor(reference)]).permute(0, 3, 1, 2)
+        references = torch.stack([_tensor(truth), _tensor(reference)]).permute(0, 3, 1, 2)
+        encoded = colorizer.encode(references).float()
+        codes = torch.cat([encoded, random_codes(samples, encoded.shape[1], seed)])
+        rgb = colorizer.colorize(halftone_tensor, z=codes)
+        # reference mode as `colorize --ref` runs it: moved to the reference's mean color
+        matched = colorizer.colorize(
+            halftone_tensor, z=encoded, chroma=colorizer.reference_chroma(references)
         )
-        codes = torch.cat([encoded.float(), random_codes(samples, encoded.shape[1], seed)])
-        rgb = colorizer.colorize(_tensor(halftone)[None, None], z=codes)
-    outputs = rgb.float().clamp(0.0, 1.0).permute(0, 2, 3, 1).numpy()
-    reconstruction, referenced, random_samples = outputs[0], outputs[1], list(outputs[2:])
-    reference_histogram = chroma_histogram(reference)
-    nearer_reference = histogram_distance(
-        chroma_histogram(referenced), reference_histogram
-    ) < histogram_distance(chroma_histogram(no_color), reference_histogram)
+    outputs = _numpy(rgb)
+    network_reconstruction, network_referenced = outputs[0], outputs[1]
+    random_samples = list(outputs[2:])
+    reconstruction, referenced = _numpy(matched)
     pair_differences = [delta_e(a, b) for a, b in itertools.combinations(random_samples, 2)]
+    pair = {"truth": truth, "reference": reference, "no_color": no_color}
     measures = {
-        "psnr": psnr(reconstruction, truth),
-        "ssim": ssim(reconstruction, truth),
-        "delta_e": delta_e(reconstruction, truth),
+        **_reference_measures(reconstruction, referenced, **pair, prefix=""),
+        **_reference_measures(
+            network_reconstruction, network_referenced, **pair, prefix="network_"
+        ),
         "baseline_psnr": psnr(no_color, truth),
         "baseline_ssim": ssim(no_color, truth),
         "baseline_delta_e": delta_e(no_color, truth),
         "diversity_delta_e": float(np.mean(pair_differences)),
-        "reference_fidelity": float(nearer_reference),
-        "colorfulness": colorfulness(reconstruction),
         "random_colorfulness": float(np.mean([colorfulness(x) for x in random_samples])),
         "truth_colorfulness": colorfulness(truth),
     }
     rows = [[truth, no_color, reconstruction, reference, referenced], random_samples]
     return measures, rows
+
+
+def _reference_measures(
+    reconstruction: np.ndarray,
+    referenced: np.ndarray,
+    *,
+    truth: np.ndarray,
+    reference: np.ndarray,
+    no_color: np.ndarray,
+    prefix: str,
+) -> dict[str, float]:
+    """Reconstruction scores and reference fidelity of one variant of reference mode."""
+    reference_histogram = chroma_histogram(reference)
+    nearer_reference = histogram_distance(
+        chroma_histogram(referenced), reference_histogram
+    ) < histogram_distance(chroma_histogram(no_color), reference_histogram)
+    return {
+        f"{prefix}psnr": psnr(reconstruction, truth),
+        f"{prefix}ssim": ssim(reconstruction, truth),
+        f"{prefix}delta_e": delta_e(reconstruction, truth),
+        f"{prefix}reference_fidelity": float(nearer_reference),
+        f"{prefix}colorfulness": colorfulness(reconstruction),
+    }
+
+
+def _numpy(rgb: torch.Tensor) -> np.ndarray:
+    """`(k, 3, S, S)` tensor -> `(k, S, S, 3)` float array clamped to [0, 1]."""
+    array: np.ndarray = rgb.float().clamp(0.0, 1.0).permute(0, 2, 3, 1).numpy()
+    return array
 
 
 def contact_sheet(rows: Sequence[Sequence[np.ndarray]]) -> np.ndarray:

@@ -47,6 +47,12 @@ class ColorizationScores:
     colorfulness: float
     random_colorfulness: float
     truth_colorfulness: float
+    # reference mode with the networks' colors alone (`colorize --ref --no-match-ref`)
+    network_psnr: float
+    network_ssim: float
+    network_delta_e: float
+    network_reference_fidelity: float
+    network_colorfulness: float
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from halftint.checkpoint import REQUIRED_NETWORKS, Bundle
-from halftint.color import recombine_luminance
+from halftint.color import mean_chroma, recombine_luminance, shift_chroma
 from halftint.edges import canny_edges
 from halftint.errors import HalftintError, WeightsError
 from halftint.halftone import METHODS, dither
@@ -179,6 +179,8 @@ class Colorizer:
         z: torch.Tensor | None = None,
         seed: int | None = None,
         n: int = 1,
+        chroma: torch.Tensor | None = None,
+        match_reference: bool = True,
         keep_luma: bool = True,
         progress: ProgressCallback | None = None,
     ) -> torch.Tensor:
@@ -186,8 +188,10 @@ class Colorizer:
 
         Give at most one of `reference` (a `(1, 3, h, w)` RGB image; one output), `z` (a
         `(k, z_dim)` batch of codes; k outputs); with neither, n codes are drawn from `seed`.
-        `keep_luma` puts the colors on the full-resolution descreened gray (else the working-
-        resolution RGB is upsampled as it is).
+        With a reference and `match_reference`, the output's mean color is moved to the
+        reference's (`reference_chroma`); `chroma` (`(k, 2)` or `(1, 2)`) sets such a mean
+        color explicitly. `keep_luma` puts the colors on the full-resolution descreened gray
+        (else the working-resolution RGB is upsampled as it is).
         """
         _check(halftone, "halftone", 1, batch=1)
         if reference is not None and z is not None:
@@ -197,13 +201,26 @@ class Colorizer:
         if reference is not None:
             _check(reference, "reference", 3, batch=1)
             codes = self.encode(reference)
+            if match_reference and chroma is None:
+                chroma = self.reference_chroma(reference)
         elif z is not None:
             self._check_codes(z)
             codes = z.float()
         else:
             codes = self.sample_codes(n, seed)
         gray = self.descreen(halftone, progress=progress)
-        return self.colorize_gray(gray, codes, keep_luma=keep_luma)
+        return self.colorize_gray(gray, codes, chroma=chroma, keep_luma=keep_luma)
+
+    @staticmethod
+    def reference_chroma(reference: torch.Tensor) -> torch.Tensor:
+        """The mean color a reference's colorization is moved to: `(B, 3, H, W)` -> `(B, 2)`.
+
+        E's 8 numbers carry a reference's colors only as well as the networks were trained; the
+        mean color taken from the reference itself makes "colors from this photo" hold for
+        every bundle (`halftint.color.mean_chroma`: mean Cb and Cr offsets, 0 for gray).
+        """
+        _check(reference, "reference", 3)
+        return mean_chroma(reference.float().cpu())
 
     def interpolate(
         self,
@@ -244,13 +261,21 @@ class Colorizer:
         return grid.reshape(steps * steps, self.z_dim)
 
     def colorize_gray(
-        self, gray: torch.Tensor, z: torch.Tensor, *, keep_luma: bool = True
+        self,
+        gray: torch.Tensor,
+        z: torch.Tensor,
+        *,
+        chroma: torch.Tensor | None = None,
+        keep_luma: bool = True,
     ) -> torch.Tensor:
         """Steps 2-4 on an already descreened gray image: `(1, 1, H, W)` -> `(k, 3, H, W)`.
 
         Args:
             gray: `(1, 1, H, W)` descreened gray in [0, 1] (as `descreen` returns it).
             z: `(k, z_dim)` color codes; one output per code.
+            chroma: `(k, 2)` or `(1, 2)` mean colors to move the outputs to (as
+                `reference_chroma` gives them), applied at working resolution; None: the
+                networks' colors as they are.
             keep_luma: recombine the colors with `gray` at full resolution.
         """
         _check(gray, "gray", 1, batch=1)
@@ -263,6 +288,13 @@ class Colorizer:
             for codes in z.float().split(self._codes_per_chunk(small_gray))
         ]
         colors = torch.cat(small_colors).to(gray.device)
+        if chroma is not None:
+            if keep_luma:
+                # shift the colors as they will be shown, on the gray's luma: the room left in
+                # the RGB cube depends on it
+                small = small_gray.to(colors.device).expand(colors.shape[0], -1, -1, -1)
+                colors = recombine_luminance(colors, small)
+            colors = shift_chroma(colors, chroma)
         return self._to_full(colors, gray, keep_luma=keep_luma)
 
     # --- the parts ----------------------------------------------------------------------------
