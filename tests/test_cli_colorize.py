@@ -140,6 +140,17 @@ def test_reference_mode_takes_the_references_mean_color_unless_told_not_to(
     assert matched_error < 0.5 * np.abs(wanted).max()
 
 
+def test_unknown_weights_are_one_line_with_the_source_forms_printed_as_text(
+    images: Path, tmp_path: Path
+) -> None:
+    # the message holds "[/SUBDIR]", which rich would take for a closing tag
+    result = _run("colorize", images / "print.png", "--random", "--weights", tmp_path / "nope")
+    _assert_one_line_error(
+        result, 1, "is neither a folder, nor hf://OWNER/REPO[/SUBDIR][@REVISION]"
+    )
+    assert not (images / "print.random-1.png").exists()
+
+
 def test_halftone_piped_into_colorize_gives_one_png_on_stdout(
     images: Path, tiny_bundle: Path
 ) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from halftint.errors import HalftintError, UsageError
@@ -44,7 +45,10 @@ OFFLINE_OPTION = typer.Option(
 def print_error(message: str) -> None:
     """One line on stderr, prefixed so that it stands out in a pipeline's output."""
     first_line = " ".join(message.strip().splitlines()) or "unknown error"
-    console.print(f"[bold red]halftint: error:[/] {first_line}", soft_wrap=True, markup=True)
+    # the message is text, not markup: paths and sources may hold square brackets
+    console.print(
+        f"[bold red]halftint: error:[/] {escape(first_line)}", soft_wrap=True, markup=True
+    )
 
 
 def note(message: str) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from halftint._version import __version__
 from halftint.cli.app import app
@@ -143,7 +144,12 @@ def _print_networks(title: str, data: dict[str, Any], fields: list[str]) -> None
             value = ", ".join(str(item) for item in value) or "-"
         elif isinstance(value, dict):
             value = json.dumps(value) if value else "-"
-        console.print(f"[bold]{key:>17}[/]  {value}", soft_wrap=True, markup=True, highlight=False)
+        console.print(
+            f"[bold]{key:>17}[/]  {escape(str(value))}",
+            soft_wrap=True,
+            markup=True,
+            highlight=False,
+        )
 
 
 @app.command()
