@@ -134,6 +134,8 @@ def save_bundle(
     name: str | None = None,
     dtype: str = "float32",
     overwrite: bool = False,
+    parent: dict[str, str] | None = None,
+    screen_periods: tuple[float, float] | None = None,
 ) -> Path:
     """Write `networks` as a bundle at `folder`, atomically; return its path.
 
@@ -149,6 +151,8 @@ def save_bundle(
         dtype: storage dtype of floating-point weights: float32, float16 or bfloat16 (loading
             casts back to float32).
         overwrite: replace an existing bundle at `folder`.
+        parent: the bundle some of the networks came from (its name and sha256), if any.
+        screen_periods: the clustered-dot periods (px) IHN was trained on, if known.
 
     Raises:
         ValueError: missing required or unknown networks, or an unknown dtype.
@@ -190,6 +194,10 @@ def save_bundle(
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "networks": network_meta,
         }
+        if parent:
+            meta["parent"] = dict(parent)
+        if screen_periods is not None:
+            meta["screen_periods"] = [float(screen_periods[0]), float(screen_periods[1])]
         (staging / MODEL_CARD_FILE).write_text(render_model_card(meta), encoding="utf-8")
         meta["files"] = {
             path.relative_to(staging).as_posix(): sha256_file(path)

@@ -1,10 +1,14 @@
 """Training samples made on the fly from a folder of color photos (SPEC §3 and §5).
 
-Photos are decoded once and kept in memory as uint8 arrays, downscaled so that their long side is
-at most `cache_long_side`: a crop then costs a copy and a small resize, and the halftone made from
-it (one numba-compiled pass) is the only real work per sample. Every sample is a pure function of
-its *sample number* (and the run's seed), never of the worker that makes it or of what came
-before, so resuming a run, or running it on another number of processes, sees the same data.
+Photos are decoded once and kept in memory as uint8 arrays at (nearly) their native resolution:
+a crop then costs a copy and a resize, and the halftone made from it (one numba-compiled pass) is
+the only real work per sample. A stage sees the photos in one of two ways: `native`, crops at
+every scale from the photo's own pixels down to the whole photo in one crop (what descreening
+needs: real prints are scanned at every resolution), or through a view downscaled to a fixed
+long side, then rescaled by a random factor (the colorizer's: whole-scene crops). Every sample
+is a pure function of its *sample number* (and the run's seed), never of the worker that makes
+it or of what came before, so resuming a run, or running it on another number of processes,
+sees the same data.
 
 One sample holds, as float tensors in [0, 1] of side `crop_size` (only the fields asked for):
 - `color` (3, S, S): a random crop of the photo (random rescale, horizontal flip);
@@ -42,6 +46,8 @@ PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"})
 SAMPLE_FIELDS = ("color", "gray", "halftone", "target", "reference", "color_halftone")
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
+# photos are kept in memory downscaled to at most this long side (most photos: native size)
+MAX_PHOTO_SIDE = 2048
 # a clustered screen is drawn at this device resolution; its ruling follows from the period
 SCREEN_DPI = 600.0
 # RGB -> (Y, Cb, Cr) with centred chroma; the hue/saturation shift acts on (Cb, Cr) only, so it
@@ -76,7 +82,7 @@ class HalftoneSettings:
             "blue-noise": 0.06,
         }
     )
-    clustered_period: tuple[float, float] = (3.0, 10.0)
+    clustered_period: tuple[float, float] = (3.0, 12.0)
     clustered_angles: tuple[float, float] = (0.0, 90.0)
     clustered_spots: tuple[str, ...] = ("round", "ellipse", "square")
     scan_effects: float = 0.3
@@ -124,6 +130,12 @@ def find_photos(folder: str | Path) -> list[Path]:
         allowed = ", ".join(sorted(suffix.lstrip(".") for suffix in PHOTO_SUFFIXES))
         raise UsageError(f"data folder {folder} holds no photos ({allowed})")
     return photos
+
+
+def data_label(folder: str | Path) -> str:
+    """How a bundle names a photo folder: its last two path parts, never an absolute path."""
+    parts = [part for part in Path(folder).resolve().parts if part not in ("/", "\\")]
+    return "/".join(parts[-2:]) if parts else "."
 
 
 def is_validation(relative: Path, val_fraction: float) -> bool:
@@ -228,28 +240,62 @@ def draw_screen(settings: HalftoneSettings, rng: np.random.Generator) -> Screen:
 def simulate_scan(halftone: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """What a scanner does to a print: some of slight blur, resampling, noise and JPEG.
 
+    Each of the four effects is drawn with probability 1/2 (at least one), with its strength
+    drawn too, and applied by `scan_print`.
+
     Args:
         halftone: `(H, W)` float32 in [0, 1].
 
     Returns:
         `(H, W)` float32 in [0, 1], no longer binary.
     """
-    image = np.asarray(halftone, dtype=np.float32)
-    height, width = image.shape
     effects = rng.random(4) < 0.5
     if not effects.any():
         effects[rng.integers(4)] = True
-    if effects[0]:
-        image = np.asarray(cv2.GaussianBlur(image, (0, 0), sigmaX=float(rng.uniform(0.3, 1.0))))
-    if effects[1]:
-        factor = rng.uniform(0.6, 0.95)
-        small = (max(1, round(width * factor)), max(1, round(height * factor)))
+    blur = float(rng.uniform(0.3, 1.0)) if effects[0] else 0.0
+    resample = float(rng.uniform(0.6, 0.95)) if effects[1] else 1.0
+    noise = float(rng.uniform(0.01, 0.06)) if effects[2] else 0.0
+    noise_rng = np.random.default_rng(int(rng.integers(2**31))) if effects[2] else None
+    quality = int(rng.integers(60, 96)) if effects[3] else 0
+    return scan_print(
+        halftone, blur=blur, resample=resample, noise=noise, quality=quality, rng=noise_rng
+    )
+
+
+def scan_print(
+    halftone: np.ndarray,
+    *,
+    blur: float = 0.0,
+    resample: float = 1.0,
+    noise: float = 0.0,
+    quality: int = 0,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """A simulated scan of a print, in this order: each effect off at its default.
+
+    Args:
+        halftone: `(H, W)` float32 in [0, 1].
+        blur: Gaussian blur σ in pixels (the scanner's optics).
+        resample: shrink by this factor and enlarge back (a scan at a lower resolution).
+        noise: standard deviation of added Gaussian noise (sensor noise), drawn from `rng`.
+        quality: JPEG quality 1-100 of a compression round trip (0: none).
+        rng: the noise's source (a fixed seed when None).
+
+    Returns:
+        `(H, W)` float32 in [0, 1].
+    """
+    image = np.asarray(halftone, dtype=np.float32)
+    height, width = image.shape
+    if blur > 0:
+        image = np.asarray(cv2.GaussianBlur(image, (0, 0), sigmaX=blur))
+    if resample < 1.0:
+        small = (max(1, round(width * resample)), max(1, round(height * resample)))
         shrunk = cv2.resize(image, small, interpolation=cv2.INTER_AREA)
         image = np.asarray(cv2.resize(shrunk, (width, height), interpolation=cv2.INTER_LINEAR))
-    if effects[2]:
-        image = image + rng.normal(0.0, rng.uniform(0.01, 0.06), image.shape).astype(np.float32)
-    if effects[3]:
-        quality = int(rng.integers(50, 96))
+    if noise > 0:
+        source = rng if rng is not None else np.random.default_rng(0)
+        image = image + source.normal(0.0, noise, image.shape).astype(np.float32)
+    if quality > 0:
         eight_bit = _to_uint8(np.clip(image, 0.0, 1.0))
         encoded = cv2.imencode(".jpg", eight_bit, [cv2.IMWRITE_JPEG_QUALITY, quality])[1]
         image = np.asarray(cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE), dtype=np.float32) / 255.0
@@ -294,11 +340,15 @@ class SampleMaker:
 
     Args:
         crop_size: side S of every output.
-        rescale: range of the random scale factor (output pixels per cached photo pixel); below
+        rescale: range of the random scale factor (output pixels per pixel of the view); below
             1 a crop shows more of the photo at less detail.
         halftone: the halftone mixture.
         reference: the reference augmentation.
         fields: the sample fields to make (a subset of `SAMPLE_FIELDS`).
+        view_side: each photo is seen downscaled to this long side before `rescale` applies;
+            0 means native crops: the scale is drawn log-uniformly from the photo's own pixels
+            (1 output pixel per photo pixel) down to the whole short side in one crop, and
+            `rescale` is unused.
     """
 
     def __init__(
@@ -308,6 +358,8 @@ class SampleMaker:
         halftone: HalftoneSettings,
         reference: ReferenceSettings,
         fields: Sequence[str] = SAMPLE_FIELDS,
+        *,
+        view_side: int = 0,
     ) -> None:
         unknown = sorted(set(fields) - set(SAMPLE_FIELDS))
         if unknown:
@@ -317,12 +369,22 @@ class SampleMaker:
         self.halftone = halftone
         self.reference = reference
         self.fields = tuple(fields)
+        self.view_side = view_side
+
+    def scale(self, photo: np.ndarray, rng: np.random.Generator) -> float:
+        """A crop's scale: output pixels per photo pixel (see `view_side`)."""
+        height, width = photo.shape[:2]
+        if self.view_side > 0:
+            view = min(1.0, self.view_side / max(height, width))
+            return float(rng.uniform(*self.rescale)) * view
+        smallest = min(1.0, self.crop_size / min(height, width))
+        return math.exp(rng.uniform(math.log(smallest), 0.0))
 
     def __call__(self, photo: np.ndarray, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         """The sample's fields as float32 tensors in [0, 1] (see the module docstring)."""
         size = self.crop_size
         short = min(photo.shape[:2])
-        side = min(short, max(1, round(size / rng.uniform(*self.rescale))))
+        side = min(short, max(1, round(size / self.scale(photo, rng))))
         color = _square_crop(photo, side, size, rng)
         if rng.random() < 0.5:
             color = color[:, ::-1]

@@ -359,3 +359,39 @@ def test_example_pipeline_script_runs_end_to_end(
         assert (out / name).read_bytes().startswith(b"\x89PNG")
     with Image.open(out / "reconstructed.png") as image:
         assert image.size == (WIDTH, HEIGHT)
+
+
+# --- --screen and -v ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", ["0", "-3", "abc", "nan"])
+def test_a_bad_screen_setting_is_a_usage_error(images: Path, tmp_path: Path, bad: str) -> None:
+    for command in (["descreen"], ["colorize", "--random"]):
+        result = _run(*command, images / "print.png", "--screen", bad, "-o", tmp_path / "x.png")
+        _assert_one_line_error(result, 2, "--screen must be auto, none or a dot period")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_verbose_says_what_the_screen_analysis_found(
+    images: Path, tiny_bundle: Path, tmp_path: Path
+) -> None:
+    from halftint.halftone import dither
+
+    y, x = np.mgrid[0:200, 0:240] / 240.0
+    coarse = dither((0.3 + 0.4 * x * (1 - y)).astype(np.float32), "clustered", lpi=40, dpi=600)
+    write_image(coarse, tmp_path / "coarse.png")
+    result = _run(
+        "descreen", tmp_path / "coarse.png", images / "print.png", "-v",
+        "--weights", tiny_bundle, "-o", tmp_path / "out",
+    )  # fmt: skip
+    stderr = _stderr(result)
+    assert result.returncode == 0, stderr
+    # 600 / 40 = 15 px, beyond the tiny bundle's default range (3-10 px)
+    assert "coarse.png: clustered-dot screen, period 15.0" in stderr
+    assert "resized ×0.667 to descreen" in stderr
+    assert "print.png: no periodic screen" in stderr
+    given = _run(
+        "descreen", tmp_path / "coarse.png", "-v", "--screen", "none",
+        "--weights", tiny_bundle, "-o", tmp_path / "none.png",
+    )  # fmt: skip
+    assert given.returncode == 0 and "coarse.png: screen none" in _stderr(given)

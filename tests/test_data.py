@@ -127,7 +127,7 @@ def test_draw_screen_follows_the_mixture_and_the_period_range() -> None:
     for screen in screens:
         if screen.method == "clustered":
             period = screen.options["dpi"] / screen.options["lpi"]
-            assert 3.0 <= period <= 10.0
+            assert 3.0 <= period <= 12.0
             assert 0.0 <= screen.options["angle"] <= 90.0
             assert screen.options["spot"] in settings.clustered_spots
 

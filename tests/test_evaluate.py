@@ -158,14 +158,25 @@ def test_luma_is_bt601() -> None:
 # --- the --methods syntax -------------------------------------------------------------------
 
 
-def test_default_methods_are_fs_two_clustered_rulings_and_atkinson() -> None:
+def test_default_methods_are_three_error_diffusions_two_rulings_and_a_scan() -> None:
     labels = [method.label for method in parse_methods(DEFAULT_METHODS)]
     assert labels == [
         "floyd-steinberg",
+        "jarvis",
+        "atkinson",
         "clustered-150lpi@600dpi",
         "clustered-100lpi@600dpi",
-        "atkinson",
+        "clustered-100lpi@600dpi-30deg-scanned",
     ]
+
+
+def test_a_scanned_print_is_no_longer_binary_and_repeats_with_its_seed() -> None:
+    (method,) = parse_methods("clustered:lpi=100:dpi=600:scan=true")
+    gray = np.full((64, 64), 0.4, dtype=np.float32)
+    first = method.apply(gray, seed=3)
+    assert first.shape == gray.shape and first.dtype == np.float32
+    assert len(np.unique(first)) > 2 and 0.0 <= first.min() <= first.max() <= 1.0
+    np.testing.assert_array_equal(first, method.apply(gray, seed=3))
 
 
 def test_method_options_appear_in_labels() -> None:
@@ -342,7 +353,12 @@ def test_collapsed_model_has_zero_diversity_and_misses_that_target() -> None:
     assert evaluation.colorization.diversity_delta_e == 0.0
     assert not evaluation.targets["diversity_delta_e"].met
     # atkinson has no descreening goal; the others are still measured
-    assert set(evaluation.targets) == {"delta_e_ratio", "diversity_delta_e", "reference_fidelity"}
+    assert set(evaluation.targets) == {
+        "descreen_gain:atkinson",
+        "delta_e_ratio",
+        "diversity_delta_e",
+        "reference_fidelity",
+    }
 
 
 def test_colorless_networks_get_the_reference_mean_color_from_the_match() -> None:
@@ -374,7 +390,11 @@ def test_results_are_deterministic_and_valid_strict_json() -> None:
         "gaussian_psnr",
         "gaussian_ssim",
         "gaussian_sigma",
+        "linear_psnr",
+        "lut_psnr",
     }
+    # the classical baselines are measured only when asked for (`baselines`)
+    assert decoded["methods"]["random"]["descreen"]["lut_psnr"] is None
     assert {"value", "goal", "met", "rule"} <= set(decoded["targets"]["reference_fidelity"])
 
 
@@ -487,7 +507,10 @@ def test_eval_json_has_every_measure_in_range_and_writes_sheets(
     tiny_bundle: Path, photo_folder: Path, tmp_path: Path
 ) -> None:
     sheets = tmp_path / "sheets"
-    arguments = ("--data", photo_folder, "--weights", tiny_bundle, "--json", "--out", sheets)
+    arguments = (
+        "--data", photo_folder, "--weights", tiny_bundle, "--json", "--out", sheets,
+        "--fit-data", photo_folder,
+    )  # fmt: skip
     result = _run_eval(*arguments)
     assert result.returncode == 0, result.stderr
     assert "Descreening vs the best Gaussian" in result.stderr  # the table goes to stderr
@@ -497,12 +520,16 @@ def test_eval_json_has_every_measure_in_range_and_writes_sheets(
     assert results["size"] == 32 and results["images"] == 3
     assert list(results["methods"]) == [
         "floyd-steinberg",
+        "jarvis",
+        "atkinson",
         "clustered-150lpi@600dpi",
         "clustered-100lpi@600dpi",
-        "atkinson",
+        "clustered-100lpi@600dpi-30deg-scanned",
     ]
+    assert "LUT PSNR" in result.stderr and "linear PSNR" in result.stderr
     for entry in results["methods"].values():
         scores = entry["descreen"]
+        assert 0.0 < scores["linear_psnr"] <= PSNR_CAP and 0.0 < scores["lut_psnr"] <= PSNR_CAP
         assert 0.0 < scores["psnr"] <= PSNR_CAP and 0.0 < scores["gaussian_psnr"] <= PSNR_CAP
         assert -1.0 <= scores["ssim"] <= 1.0 and -1.0 <= scores["gaussian_ssim"] <= 1.0
         assert scores["gaussian_sigma"] in GAUSSIAN_SIGMAS
@@ -526,8 +553,11 @@ def test_eval_json_has_every_measure_in_range_and_writes_sheets(
     assert colorization["truth_colorfulness"] > 20.0  # the test photos are colorful
     assert set(results["targets"]) == {
         "descreen_gain:floyd-steinberg",
+        "descreen_gain:jarvis",
+        "descreen_gain:atkinson",
         "descreen_gain:clustered-150lpi@600dpi",
         "descreen_gain:clustered-100lpi@600dpi",
+        "descreen_gain:clustered-100lpi@600dpi-30deg-scanned",
         "delta_e_ratio",
         "diversity_delta_e",
         "reference_fidelity",
@@ -538,9 +568,9 @@ def test_eval_json_has_every_measure_in_range_and_writes_sheets(
     written = sorted(path.relative_to(sheets).as_posix() for path in sheets.rglob("*"))
     assert written == ["a.eval.png", "b.eval.png", "more", "more/c.eval.png"]
     step = 32 + SHEET_GAP
-    # rows: colorizations, 5 samples, 4 methods; 5 columns
+    # rows: colorizations, 5 samples, 6 methods; 5 columns
     assert read_image(sheets / "a.eval.png").shape == (
-        6 * step - SHEET_GAP,
+        8 * step - SHEET_GAP,
         5 * step - SHEET_GAP,
         3,
     )
@@ -638,3 +668,42 @@ def test_record_stores_the_results_in_a_bundle_that_still_verifies(
 def test_record_needs_a_local_bundle_folder(photo_folder: Path) -> None:
     result = _run_eval("--data", photo_folder, "--weights", "hf://owner/repo", "--record")
     _assert_one_line_error(result, 2, "--record needs --weights FOLDER")
+
+
+# --- classical baselines --------------------------------------------------------------------
+
+
+def _smooth_grays(count: int, size: int = 64) -> list[np.ndarray]:
+    rng = np.random.default_rng(5)
+    y, x = np.mgrid[0:size, 0:size] / size
+    return [
+        (0.5 + 0.35 * np.sin(rng.uniform(2, 6) * x + rng.uniform(0, 6)) * np.cos(3 * y)).astype(
+            np.float32
+        )
+        for _ in range(count)
+    ]
+
+
+def test_fitted_baselines_beat_the_blur_on_their_kind() -> None:
+    from halftint.evaluate.baselines import LinearFilter, LookupTable
+
+    (method,) = parse_methods("floyd-steinberg")
+    train, test = _smooth_grays(12), _smooth_grays(3)[::-1]
+    pairs = [(method.apply(gray, index), gray) for index, gray in enumerate(train)]
+    linear, table = LinearFilter.fit(pairs), LookupTable.fit(pairs)
+    assert linear.kernel.shape == (11, 11)
+    assert abs(float(linear.kernel.sum()) + linear.bias - 1.0) < 0.1  # keeps the tone
+    for index, gray in enumerate(test):
+        halftone = method.apply(gray, 100 + index)
+        blurred = psnr(gaussian_descreen(halftone, 1.2), gray)
+        for estimate in (linear(halftone), table(halftone)):
+            assert estimate.shape == gray.shape and estimate.dtype == np.float32
+            assert 0.0 <= estimate.min() <= estimate.max() <= 1.0
+            assert psnr(estimate, gray) > blurred
+
+
+def test_an_even_linear_kernel_is_refused() -> None:
+    from halftint.evaluate.baselines import LinearFilter
+
+    with pytest.raises(ValueError, match="odd"):
+        LinearFilter.fit([], size=4)

@@ -29,7 +29,7 @@ PAPER_COUNTS = {
     "fusion": 241_795,
 }
 LITE_COUNTS = {
-    "ihn": 936_761,
+    "ihn": 502_324,
     "encoder": 337_328,
     "generator": 1_337_955,
     "discriminator": 223_370,
@@ -302,3 +302,64 @@ def test_generator_at_inference_normalizes_each_sample_by_itself() -> None:
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.running_mean.fill_(5.0)
         assert not torch.allclose(before, ihn(halftone))
+
+
+# --- the shuffle topology ---------------------------------------------------------------------
+
+
+def _shuffle_ihn(factor: int = 2, width: int = 8, blocks: int = 2) -> InverseHalftoneNet:
+    torch.manual_seed(0)
+    config = IHNConfig(
+        topology="shuffle",
+        shuffle_factor=factor,
+        shuffle_width=width,
+        shuffle_blocks=blocks,
+        use_noise=False,
+    )
+    return InverseHalftoneNet(config).eval()
+
+
+def test_shuffle_ihn_parameter_count() -> None:
+    # head (f² -> w, 3x3) + blocks x 2 convs (w -> w, 3x3) + tail (w -> f², 3x3), with biases
+    factor, width, blocks = 2, 32, 8
+    expected = (
+        (factor**2 * 9 * width + width)
+        + blocks * 2 * (width * 9 * width + width)
+        + (width * 9 * factor**2 + factor**2)
+    )
+    assert _count(_shuffle_ihn(factor, width, blocks)) == expected == 150_308
+
+
+@pytest.mark.parametrize(("height", "width"), [(1, 1), (7, 13), (33, 64), (65, 31)])
+def test_shuffle_ihn_takes_any_size(height: int, width: int) -> None:
+    network = _shuffle_ihn(factor=4)
+    with torch.no_grad():
+        out = network(_halftone(2, 1, height, width))
+    assert out.shape == (2, 1, height, width) and torch.isfinite(out).all()
+    assert network.alignment == 4
+
+
+def test_a_fresh_shuffle_ihn_is_the_gaussian_low_pass() -> None:
+    """The residual starts at zero, so training starts from the classical filter."""
+    network = _shuffle_ihn()
+    halftone = _halftone(1, 1, 40, 40)
+    with torch.no_grad():
+        base, gray = network.forward_parts(halftone)
+    torch.testing.assert_close(gray, base)
+    inner = gray[..., 8:-8, 8:-8]
+    assert abs(float(inner.mean()) - float(halftone[..., 8:-8, 8:-8].mean())) < 0.02
+    assert float(inner.std()) < float(halftone.std())
+
+
+def test_shuffle_ihn_learns_from_its_residual() -> None:
+    network = _shuffle_ihn().train()
+    halftone = _halftone(2, 1, 32, 32)
+    _, gray = network.forward_parts(halftone)
+    gray.mean().backward()
+    assert network.shuffle.tail.weight.grad is not None
+    assert float(network.shuffle.tail.weight.grad.abs().sum()) > 0
+
+
+def test_unknown_topology_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown IHN topology 'mlp'; valid: unet, shuffle"):
+        IHNConfig(topology="mlp")

@@ -391,3 +391,33 @@ def test_cuda_matches_itself_and_roughly_the_cpu(tiny_bundle: Path) -> None:
     assert torch.equal(on_cuda.colorize(halftone, seed=1, n=2), first)
     on_cpu = Colorizer(load_bundle(tiny_bundle), device="cpu", precision="fp32")
     assert (on_cpu.colorize(halftone, seed=1, n=2) - first).abs().mean() < 0.01
+
+
+# --- screen handling ----------------------------------------------------------------------------
+
+
+def _screen_print(period: float, size: int = 256) -> torch.Tensor:
+    y, x = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    gray = (0.5 + 0.3 * torch.sin(x / 23.0) * torch.cos(y / 31.0)).float()[None, None]
+    return dither(gray, "clustered", lpi=600 / period, dpi=600, angle=45)
+
+
+def test_a_coarse_screen_is_resized_into_the_trained_range(colorizer: Colorizer) -> None:
+    # the tiny bundle records no periods: the default range applies
+    assert colorizer.screen_periods == colorizer_module.DEFAULT_SCREEN_PERIODS
+    coarse = _screen_print(16.0)
+    factor = colorizer.screen_factor(coarse)
+    assert factor == pytest.approx(colorizer.screen_periods[1] / 16.0, rel=0.05)
+    assert colorizer.screen_factor(coarse, "none") == 1.0
+    assert colorizer.screen_factor(coarse, 20.0) == colorizer.screen_periods[1] / 20.0
+    assert colorizer.screen_factor(_screen_print(6.0)) == 1.0
+    assert colorizer.screen_factor(_halftone(128, 128)) == 1.0
+    gray = colorizer.descreen(coarse)
+    assert gray.shape == coarse.shape and 0.0 <= float(gray.min()) <= float(gray.max()) <= 1.0
+    assert not torch.equal(gray, colorizer.descreen(coarse, screen="none"))
+
+
+@pytest.mark.parametrize("bad", ["bogus", 0.0, -3.0, float("nan")])
+def test_bad_screen_settings_are_refused(colorizer: Colorizer, bad: object) -> None:
+    with pytest.raises(ValueError, match="screen"):
+        colorizer.screen_factor(_screen_print(6.0), bad)  # type: ignore[arg-type]

@@ -353,4 +353,86 @@ def test_a_separate_validation_folder_keeps_every_photo_for_training(
     config = resolve(apply(TrainConfig(), {"data": str(photos), "val_data": str(val)}, "t"), 32)
     loaded = load_training_photos(config, SilentReporter())
     assert len(loaded.train.images) == 4 and len(loaded.val.images) == 1
-    assert loaded.description == f"4 photos from {photos}; 1 photo for validation from {val}"
+    # the folders are named by their last two parts, never by an absolute path
+    photos_label = f"{photos.parent.name}/{photos.name}"
+    val_label = f"{val.parent.name}/{val.name}"
+    assert (
+        loaded.description
+        == f"4 photos from {photos_label}; 1 photo for validation from {val_label}"
+    )
+
+
+# --- starting from a bundle (--init-from) ----------------------------------------------------
+
+
+def _weights(bundle: Path, key: str) -> dict[str, torch.Tensor]:
+    return load_bundle(bundle, names=[key]).networks[key].state_dict()
+
+
+def test_init_from_starts_the_stage_from_the_bundle_and_fills_in_the_rest(
+    finished_run: Path, photos: Path, tmp_path: Path
+) -> None:
+    parent = finished_run / "bundle"
+    run = tmp_path / "fine-tune"
+    result = _halftint(
+        "train", "ihn", "--data", str(photos), "--out", str(run), "--steps", "1",
+        "--lr", "1e-12", "--init-from", str(parent), *QUICK,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "starting ihn from the bundle all" in result.stderr
+    state = torch.load(run / "ihn" / "state.pt", weights_only=False)
+    # parameters moved by at most the tiny learning rate (batch norm statistics do move)
+    parameters = load_bundle(parent, names=["ihn"]).networks["ihn"].named_parameters()
+    for name, tensor in parameters:
+        torch.testing.assert_close(state["networks"]["ihn"][name], tensor, atol=1e-6, rtol=0)
+    exported = run / "bundle"
+    assert not exported.exists()  # the run trained one stage: nothing exported on its own
+    result = _halftint("train", "export", "--out", str(run))
+    assert result.returncode == 0, result.stderr
+    meta = json.loads((exported / "bundle.json").read_text(encoding="utf-8"))
+    parent_meta = (parent / "bundle.json").read_bytes()
+    assert meta["parent"]["name"] == "all"
+    assert meta["parent"]["sha256"] == __import__("hashlib").sha256(parent_meta).hexdigest()
+    for key in ("encoder", "generator", "fusion"):
+        for name, tensor in _weights(parent, key).items():
+            torch.testing.assert_close(_weights(exported, key)[name], tensor)
+    assert "from the bundle all" in meta["data"]
+
+
+def test_a_bundle_records_no_absolute_paths(finished_run: Path, photos: Path) -> None:
+    text = (finished_run / "bundle" / "bundle.json").read_text(encoding="utf-8")
+    assert str(photos) not in text and str(photos.parent) not in text
+    assert json.loads(text)["data"].startswith(f"4 photos from {photos.parent.name}/{photos.name}")
+
+
+def _tampered(source: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "tampered"
+    shutil.copytree(source, copy)
+    weights = copy / "ihn" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    return copy
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("no-such-bundle", "--init-from no-such-bundle: "),
+        ("lite-photos-v2", "the bundle is of preset 'lite', the run of 'tiny'"),
+        ("tampered", "does not match its sha256"),
+    ],
+)
+def test_bad_init_from_is_one_line_and_leaves_no_run_folder(
+    finished_run: Path, photos: Path, tmp_path: Path, source: str, message: str
+) -> None:
+    given = str(_tampered(finished_run / "bundle", tmp_path)) if source == "tampered" else source
+    run = tmp_path / "refused"
+    result = _halftint(
+        "train", "ihn", "--data", str(photos), "--out", str(run), "--steps", "1",
+        "--init-from", given, *QUICK,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not run.exists()

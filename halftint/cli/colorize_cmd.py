@@ -13,6 +13,7 @@ Both read any image (a color input is turned to gray with a note), run the pipel
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from collections.abc import Callable
@@ -67,6 +68,44 @@ _PRECISION_HELP = (
 )
 
 
+_SCREEN_HELP = (
+    "auto: find a clustered-dot screen's period and bring it into the range the weights were "
+    "trained on (resize, descreen, resize back); none: descreen as it is; a number: the dot "
+    "period in pixels."
+)
+SCREEN_OPTION = typer.Option("auto", "--screen", metavar="auto|none|PX", help=_SCREEN_HELP)
+VERBOSE_OPTION = typer.Option(
+    False, "-v", "--verbose", help="Say what screen analysis found in each input (stderr)."
+)
+
+
+def _parse_screen(text: str) -> str | float:
+    """`--screen`: "auto", "none" or a period in pixels > 0 (a UsageError otherwise)."""
+    if text in ("auto", "none"):
+        return text
+    try:
+        period = float(text)
+    except ValueError:
+        period = math.nan
+    if not math.isfinite(period) or period <= 0:
+        raise UsageError(f"--screen must be auto, none or a dot period in pixels > 0, got {text!r}")
+    return period
+
+
+def _screened(colorizer: Colorizer, halftone: torch.Tensor, screen: str | float, verbose: bool,
+              label: str) -> tuple[object, float]:  # fmt: skip
+    """What `descreen` is given for one input, and its resize factor; says so with -v."""
+    chosen: object = screen
+    if screen == "auto":
+        chosen = colorizer.analyze_screen(halftone)
+    factor = colorizer.screen_factor(halftone, chosen)  # type: ignore[arg-type]
+    if verbose:
+        found = chosen.describe() if hasattr(chosen, "describe") else f"screen {screen}"
+        resized = f"; resized ×{factor:.3g} to descreen" if abs(factor - 1) >= 0.02 else ""
+        note(f"{label}: {found}{resized}")
+    return chosen, factor
+
+
 @app.command()
 def colorize(  # noqa: PLR0917  (Typer maps every option to a parameter)
     inputs: list[str] = typer.Argument(..., metavar="INPUT...", help=_INPUTS_HELP),
@@ -107,6 +146,8 @@ def colorize(  # noqa: PLR0917  (Typer maps every option to a parameter)
         help="Keep the full-resolution gray's luminance, taking only the colors (chroma) "
         "from the networks' working resolution.",
     ),
+    screen: str = SCREEN_OPTION,
+    verbose: bool = VERBOSE_OPTION,
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
 ) -> None:
     """Colorize halftone prints.
@@ -120,6 +161,7 @@ def colorize(  # noqa: PLR0917  (Typer maps every option to a parameter)
         halftint halftone photo.jpg -o - | halftint colorize - --random --grid -o - > sheet.png
     """
     mode = _choose_mode(ref, random, count, interpolate, grid)
+    screen_setting = _parse_screen(screen)
     samples = count or 1
     inputs_found = _collect(inputs)
     per_input = 1 if grid or mode != "random" else samples
@@ -144,8 +186,9 @@ def colorize(  # noqa: PLR0917  (Typer maps every option to a parameter)
         if not pending:
             return
         halftone = _read_halftone(item)
+        found, _ = _screened(colorizer, halftone, screen_setting, verbose, item.label)
         try:
-            gray = colorizer.descreen(halftone, progress=tile_progress)
+            gray = colorizer.descreen(halftone, progress=tile_progress, screen=found)  # type: ignore[arg-type]
         finally:
             tile_progress.close()
         if grid or mode == "interpolate":
@@ -185,6 +228,8 @@ def descreen(  # noqa: PLR0917  (Typer maps every option to a parameter)
     offline: bool = OFFLINE_OPTION,
     device: str = typer.Option("auto", "--device", help=_DEVICE_HELP),
     precision: str = typer.Option("auto", "--precision", help=_PRECISION_HELP),
+    screen: str = SCREEN_OPTION,
+    verbose: bool = VERBOSE_OPTION,
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
 ) -> None:
     """Turn halftone prints into continuous-tone gray images (<stem>.gray.png).
@@ -195,6 +240,7 @@ def descreen(  # noqa: PLR0917  (Typer maps every option to a parameter)
 
         cat scan.png | halftint descreen - -o - > gray.png
     """
+    screen_setting = _parse_screen(screen)
     inputs_found = _collect(inputs)
     plan = _plan(output, inputs_found, 1)
     colorizer = _load_colorizer(weights, device, precision, cache_dir=cache_dir, offline=offline)
@@ -203,8 +249,10 @@ def descreen(  # noqa: PLR0917  (Typer maps every option to a parameter)
         destination = plan.destination(item, ".gray.png")
         if output_exists(destination, overwrite, report):
             return
+        halftone = _read_halftone(item)
+        found, _ = _screened(colorizer, halftone, screen_setting, verbose, item.label)
         try:
-            gray = colorizer.descreen(_read_halftone(item), progress=tile_progress)
+            gray = colorizer.descreen(halftone, progress=tile_progress, screen=found)  # type: ignore[arg-type]
         finally:
             tile_progress.close()
         _write_all(gray, [destination], [destination], overwrite)

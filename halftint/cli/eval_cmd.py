@@ -27,6 +27,8 @@ from halftint.cli.common import (
 from halftint.errors import HalftintError, InputError, UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
     import numpy as np
 
     from halftint.evaluate.results import Evaluation
@@ -45,9 +47,10 @@ EVAL_HELP = (
 )
 METHODS_HELP = (
     "Comma-separated halftoning methods to descreen, each NAME or NAME:OPTION=VALUE:...; "
-    "options: lpi, dpi, angle, spot (clustered), serpentine (error diffusion). Default: "
-    "floyd-steinberg, clustered:lpi=150:dpi=600 (4 px dots), clustered:lpi=100:dpi=600 (6 px), "
-    "atkinson."
+    "options: lpi, dpi, angle, spot (clustered), serpentine (error diffusion), scan (any: a "
+    "fixed simulated scan). Default: floyd-steinberg, jarvis, atkinson, "
+    "clustered:lpi=150:dpi=600 (4 px dots), clustered:lpi=100:dpi=600 (6 px), "
+    "clustered:lpi=100:dpi=600:angle=30:scan=true (a scanned print)."
 )
 SHEET_SUFFIX = ".eval.png"
 TABLE_WIDTH = 110
@@ -85,6 +88,14 @@ def eval_command(  # noqa: PLR0917  (Typer maps every option to a parameter)
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing contact sheets."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    fit_data: Path | None = typer.Option(
+        None,
+        "--fit-data",
+        metavar="DIR",
+        help="Photos to fit the classical baselines on (per method: an 11×11 least-squares "
+        "linear filter and a 21-pixel look-up table), e.g. the training photos; their PSNR is "
+        "shown beside the Gaussian's.",
+    ),
     record: bool = typer.Option(
         False,
         "--record",
@@ -108,6 +119,8 @@ def eval_command(  # noqa: PLR0917  (Typer maps every option to a parameter)
     method_list = parse_methods(DEFAULT_METHODS if methods is None else methods)
     if out is not None and out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a folder for the contact sheets")
+    if fit_data is not None and not fit_data.is_dir():
+        raise UsageError(f"--fit-data {fit_data} is not a folder (give a folder of color photos)")
     if record and (weights is None or not Path(weights).is_dir()):
         # Hub downloads and shipped bundles are not the user's to change
         raise UsageError("--record needs --weights FOLDER: a local bundle folder to write into")
@@ -144,6 +157,12 @@ def eval_command(  # noqa: PLR0917  (Typer maps every option to a parameter)
             # a sheet that cannot be written (disk full, no permission) must not stop the run
             report.failed.append((str(destination), str(error)))
 
+    fitter = None
+    if fit_data is not None:
+        fit_inputs = collect_inputs([str(fit_data)])
+        _, fit_photos = _read_photos(fit_inputs.items, crop_size, report)
+        fitter = _baseline_fitter(fit_photos, seed)
+
     with _progress() as progress:
         task = progress.add_task("evaluating", total=None)
         evaluation = evaluate(
@@ -154,6 +173,7 @@ def eval_command(  # noqa: PLR0917  (Typer maps every option to a parameter)
             samples=samples,
             on_progress=lambda done, total: progress.update(task, completed=done, total=total),
             on_sheet=None if out is None else save_sheet,
+            baselines=fitter,
         )
 
     results = {
@@ -200,6 +220,27 @@ def _record(bundle_path: Path, data: Path, results: dict[str, Any]) -> None:
         },
     )
     note(f"recorded the results in {bundle_path / 'bundle.json'}")
+
+
+# the fitting photos' halftones are seeded apart from the evaluated ones'
+FIT_SEED_OFFSET = 100_000
+
+
+def _baseline_fitter(photos: list[np.ndarray], seed: int) -> Callable[[Any], Any]:
+    """Fits (linear filter, look-up table) for a method on `photos` (halftoned on the fly)."""
+    from halftint.evaluate.baselines import LinearFilter, LookupTable
+    from halftint.evaluate.measures import luma
+
+    grays = [luma(photo) for photo in photos]
+
+    def fit(method: Any) -> tuple[Any, Any]:
+        def pairs() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            for index, gray in enumerate(grays):
+                yield method.apply(gray, seed + FIT_SEED_OFFSET + index), gray
+
+        return LinearFilter.fit(pairs()), LookupTable.fit(pairs())
+
+    return fit
 
 
 def _read_photos(
@@ -251,10 +292,14 @@ def _print_tables(target: Console, evaluation: Evaluation, weights: dict[str, An
     )
 
     descreen = Table(title="Descreening vs the best Gaussian (PSNR dB, SSIM)")
-    for column in ("method", "PSNR", "SSIM", "Gaussian PSNR", "Gaussian SSIM", "σ", "gain dB"):
+    fitted = any(scores.linear_psnr is not None for scores in evaluation.descreen.values())
+    columns = ["method", "PSNR", "SSIM", "Gaussian PSNR", "Gaussian SSIM", "σ", "gain dB"]
+    if fitted:
+        columns += ["linear PSNR", "LUT PSNR"]
+    for column in columns:
         descreen.add_column(column, justify="left" if column == "method" else "right", no_wrap=True)
     for label, scores in evaluation.descreen.items():
-        descreen.add_row(
+        row = [
             label,
             f"{scores.psnr:.2f}",
             f"{scores.ssim:.4f}",
@@ -262,7 +307,10 @@ def _print_tables(target: Console, evaluation: Evaluation, weights: dict[str, An
             f"{scores.gaussian_ssim:.4f}",
             f"{scores.gaussian_sigma:.1f}",
             f"{scores.psnr - scores.gaussian_psnr:+.2f}",
-        )
+        ]
+        if fitted:
+            row += [f"{scores.linear_psnr or 0:.2f}", f"{scores.lut_psnr or 0:.2f}"]
+        descreen.add_row(*row)
     target.print(descreen)
 
     color = Table(title=f"Colorization on {colorization.halftone} halftones")

@@ -75,6 +75,13 @@ DEVICE = typer.Option(None, "--device", metavar="DEV", help="auto, cpu, cuda or 
 WORKERS = typer.Option(
     None, "--workers", metavar="N", help="Data loader processes (default: automatic).", min=0
 )
+INIT_FROM = typer.Option(
+    None,
+    "--init-from",
+    metavar="SRC",
+    help="Weights bundle (folder, embedded name or hf://...) to start the stages from; the "
+    "networks the run does not train are taken from it.",
+)
 SET = typer.Option(
     None, "--set", metavar="KEY=VALUE", help="Any setting as KEY=VALUE (TOML value); repeatable."
 )
@@ -116,6 +123,7 @@ def _register(name: str, stages: tuple[str, ...], summary: str) -> None:
         seed: int | None = SEED,
         device: str | None = DEVICE,
         workers: int | None = WORKERS,
+        init_from: str | None = INIT_FROM,
         set_: list[str] | None = SET,
     ) -> None:
         _train(list(stages), locals())
@@ -135,12 +143,23 @@ def train_export(
         False, "--include-training-networks", help="Also store D and H (to train further)."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --to folder."),
+    init_from: str | None = typer.Option(
+        None,
+        "--init-from",
+        metavar="SRC",
+        help="Bundle the networks of stages the run did not train come from (default: the "
+        "run's --init-from).",
+    ),
 ) -> None:
     """Export a run's trained networks as a weights bundle."""
     from halftint.train.export import export_run
 
     path = export_run(
-        out, to, include_training_networks=include_training_networks, overwrite=overwrite
+        out,
+        to,
+        include_training_networks=include_training_networks,
+        overwrite=overwrite,
+        init_from=init_from,
     )
     note(f"exported the weights bundle to {path}")
 
@@ -158,6 +177,7 @@ def _train(stages: list[str], options: dict[str, Any]) -> None:
         "seed": options["seed"],
         "device": options["device"],
         "workers": options["workers"],
+        "init_from": options["init_from"],
     }
     overrides.append(({key: value for key, value in top.items() if value is not None}, "options"))
     schedule: dict[str, Any] = {}

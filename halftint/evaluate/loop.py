@@ -22,6 +22,7 @@ samples) run as one batch of codes, so the halftone is descreened once for all o
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -30,6 +31,7 @@ import numpy as np
 import torch
 
 from halftint.errors import UsageError
+from halftint.evaluate.baselines import LinearFilter, LookupTable
 from halftint.evaluate.measures import (
     GAUSSIAN_SIGMAS,
     chroma_histogram,
@@ -78,6 +80,8 @@ class SupportsColorize(Protocol):
 
 
 ProgressCallback = Callable[[int, int], None]
+# fits the classical baselines for one method: (least-squares linear filter, look-up table)
+BaselineFitter = Callable[[HalftoneMethod], tuple[LinearFilter, LookupTable]]
 SheetCallback = Callable[[int, np.ndarray], None]
 
 
@@ -90,6 +94,7 @@ def evaluate(
     samples: int = DIVERSITY_SAMPLES,
     on_progress: ProgressCallback | None = None,
     on_sheet: SheetCallback | None = None,
+    baselines: BaselineFitter | None = None,
 ) -> Evaluation:
     """Measure descreening and colorization quality on `photos`.
 
@@ -104,6 +109,8 @@ def evaluate(
         on_progress: called with (steps done, steps in all) as work finishes; a step is one
             photo descreened with one method, or one photo colorized.
         on_sheet: called with (photo index, contact sheet) once per photo; see `contact_sheet`.
+        baselines: fits the classical descreeners for a method (on photos other than these);
+            their PSNR is then reported beside the Gaussian's.
 
     Raises:
         UsageError: fewer than two photos, or `samples` below 2.
@@ -131,6 +138,8 @@ def evaluate(
     for method in methods:
         method_halftones = [method.apply(gray, seed + i) for i, gray in enumerate(grays)]
         scores, estimates = _score_descreening(colorizer, method_halftones, grays, advance)
+        if baselines is not None:
+            scores = _with_baselines(scores, baselines(method), method_halftones, grays)
         descreen_scores[method.label] = scores
         if on_sheet is not None:
             sheet_tiles[method.label] = (method_halftones, estimates)
@@ -205,6 +214,21 @@ def _score_descreening(
         gaussian_sigma=sigma,
     )
     return scores, estimates
+
+
+def _with_baselines(
+    scores: DescreenScores,
+    fitted: tuple[LinearFilter, LookupTable],
+    halftones: Sequence[np.ndarray],
+    grays: Sequence[np.ndarray],
+) -> DescreenScores:
+    linear, table = fitted
+    pairs = list(zip(halftones, grays, strict=True))
+    return dataclasses.replace(
+        scores,
+        linear_psnr=float(np.mean([psnr(linear(halftone), gray) for halftone, gray in pairs])),
+        lut_psnr=float(np.mean([psnr(table(halftone), gray) for halftone, gray in pairs])),
+    )
 
 
 def _score_colorization(

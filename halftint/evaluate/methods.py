@@ -2,11 +2,14 @@
 
 Syntax: comma-separated `NAME[:OPTION=VALUE]...` entries, NAME one of `halftone.METHODS`.
 Options: `lpi`, `dpi`, `angle` (degrees) and `spot` (round, ellipse, square, line) for
-`clustered`; `serpentine` (true/false) for error diffusion. Example:
+`clustered`; `serpentine` (true/false) for error diffusion; `scan` (true/false) for any method:
+the print then goes through a fixed simulated scan (`SCAN`: slight blur, a resampling, sensor
+noise and JPEG at quality 75, as `halftint.data.scan_print` makes them). Example:
 `floyd-steinberg,clustered:lpi=85:dpi=600:angle=30,atkinson:serpentine=false`.
 
 A clustered screen's dot period in pixels is dpi / lpi: the default list holds two rulings
-typical of newspaper scans at the working size, 4 px (150 lpi at 600 dpi) and 6 px (100 lpi).
+typical of newspaper scans at the working size, 4 px (150 lpi at 600 dpi) and 6 px (100 lpi),
+and a scanned print (6 px at 30°).
 """
 
 from __future__ import annotations
@@ -17,10 +20,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from halftint.data import scan_print
 from halftint.errors import UsageError
 from halftint.halftone import ERROR_DIFFUSION_METHODS, METHODS, check_screen, dither
 
-DEFAULT_METHODS = "floyd-steinberg,clustered:lpi=150:dpi=600,clustered:lpi=100:dpi=600,atkinson"
+DEFAULT_METHODS = (
+    "floyd-steinberg,jarvis,atkinson,clustered:lpi=150:dpi=600,clustered:lpi=100:dpi=600,"
+    "clustered:lpi=100:dpi=600:angle=30:scan=true"
+)
+# the fixed scan of `scan=true`: blur σ (px), resampling factor, noise std, JPEG quality
+SCAN = {"blur": 0.7, "resample": 0.8, "noise": 0.02, "quality": 75}
 # dither's own defaults, used (and named in a clustered label) when an entry leaves them out
 CLUSTERED_DEFAULT_LPI = 85.0
 CLUSTERED_DEFAULT_DPI = 600.0
@@ -53,6 +62,8 @@ class HalftoneMethod:
             parts.append(str(options["spot"]))
         if options.get("serpentine") is False:
             parts.append("raster")
+        if options.get("scan") is True:
+            parts.append("scanned")
         return "-".join(parts)
 
     @property
@@ -72,7 +83,10 @@ class HalftoneMethod:
             spot=str(options.get("spot", CLUSTERED_DEFAULT_SPOT)),
             seed=seed,
         )
-        return np.asarray(halftone, dtype=np.float32)
+        halftone = np.asarray(halftone, dtype=np.float32)
+        if options.get("scan") is True:
+            halftone = scan_print(halftone, **SCAN, rng=np.random.default_rng(seed))  # type: ignore[arg-type]
+        return halftone
 
 
 def _number(text: str) -> float:
@@ -97,6 +111,7 @@ _OPTIONS: dict[str, tuple[frozenset[str], Callable[[str], OptionValue]]] = {
     "angle": (frozenset({"clustered"}), _number),
     "spot": (frozenset({"clustered"}), str),
     "serpentine": (frozenset(ERROR_DIFFUSION_METHODS), _boolean),
+    "scan": (frozenset(METHODS), _boolean),
 }
 
 

@@ -12,8 +12,9 @@ DIVERSITY_SAMPLES = 5  # random samples per photo
 MIN_PHOTOS = 2  # reference fidelity pairs each photo with another one
 
 # what a trained model is judged on
-DESCREEN_GAIN_GOAL_FLOYD_STEINBERG = 4.0  # dB over the best Gaussian
-DESCREEN_GAIN_GOAL_CLUSTERED = 2.0  # dB over the best Gaussian
+# dB over the best Gaussian, by method (a scanned print of any method: the scanned goal)
+DESCREEN_GAIN_GOALS = {"floyd-steinberg": 3.0, "jarvis": 2.5, "atkinson": 1.5, "clustered": 1.5}
+DESCREEN_GAIN_GOAL_SCANNED = 1.5
 DELTA_E_RATIO_GOAL = 0.8  # reconstruction ΔE2000 / no-color ΔE2000, at most
 # a ΔE2000 of about 2 is a just-noticeable color difference: samples must differ visibly
 DIVERSITY_GOAL = 2.0
@@ -29,6 +30,9 @@ class DescreenScores:
     gaussian_psnr: float
     gaussian_ssim: float
     gaussian_sigma: float
+    # the classical descreeners fitted on other photos (`baselines`), when asked for
+    linear_psnr: float | None = None
+    lut_psnr: float | None = None
 
 
 @dataclass(frozen=True)
@@ -105,21 +109,17 @@ def judge(
 ) -> dict[str, Target]:
     """The targets a trained model is judged on, from its scores.
 
-    Descreening gains (model PSNR minus best-Gaussian PSNR) are judged for Floyd–Steinberg and
-    clustered screens only: the goals are known for those.
+    Descreening gains (model PSNR minus best-Gaussian PSNR) are judged for the methods whose
+    goals are set (`DESCREEN_GAIN_GOALS`) and for scanned prints.
     """
     targets: dict[str, Target] = {}
     for method in methods:
         scores = descreen[method.label]
         gain = scores.psnr - scores.gaussian_psnr
-        if method.method == "floyd-steinberg":
-            targets[f"descreen_gain:{method.label}"] = Target(
-                gain, DESCREEN_GAIN_GOAL_FLOYD_STEINBERG, at_least=True
-            )
-        elif method.is_clustered:
-            targets[f"descreen_gain:{method.label}"] = Target(
-                gain, DESCREEN_GAIN_GOAL_CLUSTERED, at_least=True
-            )
+        scanned = dict(method.options).get("scan") is True
+        goal = DESCREEN_GAIN_GOAL_SCANNED if scanned else DESCREEN_GAIN_GOALS.get(method.method)
+        if goal is not None:
+            targets[f"descreen_gain:{method.label}"] = Target(gain, goal, at_least=True)
     ratio = (
         colorization.delta_e / colorization.baseline_delta_e
         if colorization.baseline_delta_e > 0.0

@@ -1,10 +1,19 @@
 """IHN, the inverse halftone network (supplementary §1.1): halftone -> gray image.
 
-Two parts, summed:
+Two topologies, chosen by `IHNConfig.topology`.
+
+`unet` (the paper's, and the `paper` preset's) has two parts, summed:
 - content aggregation: a U-Net (the one of G) fed the halftone and an 8-channel noise map, whose
   bottleneck is a DenseNet block plus a transition layer;
 - detail enhancement: the residual branch of Xia & Wong's "Deep inverse halftoning via
   progressively residual learning" (ACCV 2018), fed the content map and the halftone.
+
+`shuffle` (beyond the paper; chosen for the `lite` preset by the pilots in weights.md) predicts a
+residual over a fixed Gaussian low-pass of the halftone: the halftone is folded into
+`shuffle_factor`² channels at a fraction of the resolution (pixel-unshuffle), passed through plain
+residual blocks there, and unfolded back (pixel-shuffle). Working at low resolution makes every
+convolution cheap and the receptive field wide (a screen period of 12 px spans a few pixels), and
+the low-pass base keeps the tone right from the first step, so training spends itself on detail.
 """
 
 from __future__ import annotations
@@ -42,6 +51,12 @@ class IHNConfig:
         detail_expand: width of the detail branch's last 3x3 convolution.
         noise_channels: channels of the noise map concatenated to the halftone.
         use_noise: when False the noise map is all zeros.
+        topology: "unet" (the paper's two-part network; the fields above) or "shuffle" (a
+            residual over a low-pass; the fields below, the others unused).
+        shuffle_factor: pixel-unshuffle factor: the residual blocks run at 1/factor resolution.
+        shuffle_width: channels of the residual blocks.
+        shuffle_blocks: number of residual blocks.
+        base_sigma: standard deviation (pixels) of the Gaussian low-pass the residual is added to.
     """
 
     base_channels: int = 64
@@ -56,6 +71,23 @@ class IHNConfig:
     detail_expand: int = 256
     noise_channels: int = 8
     use_noise: bool = True
+    topology: str = "unet"
+    shuffle_factor: int = 2
+    shuffle_width: int = 32
+    shuffle_blocks: int = 8
+    base_sigma: float = 1.2
+
+    def __post_init__(self) -> None:
+        if self.topology not in TOPOLOGIES:
+            valid = ", ".join(TOPOLOGIES)
+            raise ValueError(f"unknown IHN topology {self.topology!r}; valid: {valid}")
+        if self.shuffle_factor < 1 or self.shuffle_width < 1 or self.shuffle_blocks < 0:
+            raise ValueError("shuffle_factor and shuffle_width must be >= 1, shuffle_blocks >= 0")
+        if self.base_sigma <= 0:
+            raise ValueError(f"base_sigma must be > 0, got {self.base_sigma}")
+
+
+TOPOLOGIES = ("unet", "shuffle")
 
 
 class DenseLayer(nn.Module):
@@ -128,6 +160,64 @@ class DetailBranch(nn.Module):
         return self.project(self.expand(self.blocks(x)))
 
 
+def gaussian_kernel(sigma: float) -> torch.Tensor:
+    """A normalised `(1, 1, k, k)` Gaussian kernel, k = 2 * ceil(3 sigma) + 1."""
+    radius = max(1, math.ceil(3.0 * sigma))
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    line = torch.exp(-(offsets**2) / (2.0 * sigma * sigma))
+    line = line / line.sum()
+    return (line[:, None] * line[None, :]).view(1, 1, 2 * radius + 1, 2 * radius + 1)
+
+
+def _pad_mode(height: int, width: int, pad: int) -> str:
+    # reflection needs more pixels than it pads; tiny images fall back to repeating the edge
+    return "reflect" if min(height, width) > pad else "replicate"
+
+
+class ShuffleResidual(nn.Module):
+    """The `shuffle` topology: Gaussian low-pass + a residual learned at 1/factor resolution."""
+
+    def __init__(self, config: IHNConfig) -> None:
+        super().__init__()
+        factor, width = config.shuffle_factor, config.shuffle_width
+        self.factor = factor
+        self.kernel: torch.Tensor
+        self.register_buffer("kernel", gaussian_kernel(config.base_sigma), persistent=False)
+        self.head = nn.Conv2d(factor * factor, width, 3, padding=1)
+        self.blocks = nn.Sequential(
+            *(
+                ResidualBlock(width, bias=True, activate_output=False)
+                for _ in range(config.shuffle_blocks)
+            )
+        )
+        self.tail = nn.Conv2d(width, factor * factor, 3, padding=1)
+        # start as the plain low-pass: the residual is zero until training moves it
+        nn.init.zeros_(self.tail.weight)
+        assert self.tail.bias is not None
+        nn.init.zeros_(self.tail.bias)
+
+    def low_pass(self, halftone: torch.Tensor) -> torch.Tensor:
+        """The Gaussian base, `(B, 1, H, W)`, with mirrored borders."""
+        kernel = self.kernel.to(dtype=halftone.dtype)
+        pad = int(kernel.shape[-1]) // 2
+        height, width = halftone.shape[-2:]
+        padded = F.pad(halftone, (pad, pad, pad, pad), mode=_pad_mode(height, width, pad))
+        return F.conv2d(padded, kernel)
+
+    def forward(self, halftone: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`(B, 1, H, W)` in [0, 1] -> `(low-pass base, gray)`, both `(B, 1, H, W)`."""
+        height, width = halftone.shape[-2:]
+        factor = self.factor
+        base = self.low_pass(halftone)
+        bottom, right = -height % factor, -width % factor
+        x = halftone * 2 - 1
+        if bottom or right:
+            x = F.pad(x, (0, right, 0, bottom), mode=_pad_mode(height, width, max(bottom, right)))
+        x = self.blocks(self.head(F.pixel_unshuffle(x, factor)))
+        residual = F.pixel_shuffle(self.tail(x), factor)[..., :height, :width]
+        return base, base + residual
+
+
 class InverseHalftoneNet(nn.Module):
     """IHN: a halftone in, a continuous-tone gray image out (supplementary §1.1).
 
@@ -142,6 +232,9 @@ class InverseHalftoneNet(nn.Module):
     def __init__(self, config: IHNConfig | None = None) -> None:
         super().__init__()
         self.config = config or IHNConfig()
+        if self.config.topology == "shuffle":
+            self.shuffle = ShuffleResidual(self.config)
+            return
         innermost = level_channels(
             self.config.base_channels, self.config.depth, self.config.max_multiplier
         )[-1]
@@ -155,6 +248,14 @@ class InverseHalftoneNet(nn.Module):
             bottleneck=DenseBottleneck(innermost, self.config),
         )
         self.detail = DetailBranch(self.config)
+
+    @property
+    def alignment(self) -> int:
+        """Tile origins and sizes are multiples of this: the U-Net's 2**depth, or the shuffle
+        factor (any input size works; aligned tiles compute exactly what the whole image would)."""
+        if self.config.topology == "shuffle":
+            return self.config.shuffle_factor
+        return int(2**self.config.depth)
 
     def make_noise(
         self,
@@ -214,6 +315,9 @@ class InverseHalftoneNet(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Return `(content, gray)`, both `(B, 1, H, W)`; training supervises both.
 
+        With the `shuffle` topology, `content` is the fixed low-pass base (nothing to train) and
+        no noise map is used.
+
         Args:
             halftone: `(B, 1, H, W)` in [0, 1].
             noise: `(B, noise_channels, H, W)` from `make_noise`; when None it is drawn from the
@@ -221,6 +325,8 @@ class InverseHalftoneNet(nn.Module):
                 (zeros) when `config.use_noise` is False.
         """
         check_image(halftone, "halftone", 1)
+        if self.config.topology == "shuffle":
+            return self.shuffle(halftone)
         noise_map = self._noise_for(halftone, noise)
         unet_out = self.content(torch.cat([halftone * 2 - 1, noise_map], dim=1))
         content = (unet_out + 1) / 2

@@ -57,26 +57,22 @@ class Preset:
 
 PAPER = Preset(name="paper", working_size=256)
 
-# `lite`: the paper's topology at about a quarter of its widths (base 16 instead of 64), trained
-# and run at 128x128 with one U-Net level less, so that the U-Net bottom is 2x2 as in the paper
-# at 256x256. IHN, which runs four times per image and at full resolution, is cut harder (base
-# 12), and so are the other full-resolution parts that dominate the CPU time: IHN's detail
-# branch (48 of the paper IHN's 59 GMAC per 256x256 image) keeps 2 of its 8 residual blocks at 8
-# channels, and F is 8 channels wide. The dense bottleneck keeps its 3 layers, with the growth
-# and the 1x1 width scaled down (256 -> 32, 1024 -> 128). A random-mode pass at 256x256 then
-# costs about 4.5 GMAC instead of the paper's 276.
+# `lite`: the paper's colorization topology at about a quarter of its widths (base 16 instead of
+# 64), trained and run at 128x128 with one U-Net level less, so that the U-Net bottom is 2x2 as in
+# the paper at 256x256; F is 8 channels wide. IHN, which runs at full resolution, is the `shuffle`
+# topology (a residual over a Gaussian low-pass, learned at half resolution), chosen over narrow
+# copies of the paper's U-Net by pilots at equal CPU time (weights.md): 48 channels, 12 residual
+# blocks, about 125 GMAC per megapixel.
 LITE = Preset(
     name="lite",
     working_size=128,
     ihn=IHNConfig(
-        base_channels=12,
-        depth=6,
-        dense_layers=3,
-        dense_growth=32,
-        dense_bottleneck=128,
-        detail_channels=8,
-        detail_blocks=2,
-        detail_expand=16,
+        topology="shuffle",
+        shuffle_factor=2,
+        shuffle_width=48,
+        shuffle_blocks=12,
+        base_sigma=1.2,
+        use_noise=False,
     ),
     encoder=EncoderConfig(input_size=128, base_channels=16, pool_size=8),
     generator=GeneratorConfig(base_channels=16, depth=6),

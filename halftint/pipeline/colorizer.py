@@ -2,7 +2,10 @@
 
 SPEC §1, for one halftone `Ih` of any size:
 
-1. `Ĩbw = IHN(Ih)` at full resolution, tiled when large (see `tiling`), clamped to [0, 1].
+1. `Ĩbw = IHN(Ih)` at full resolution, tiled when large (see `tiling`), clamped to [0, 1]. A
+   clustered-dot print whose dot period lies outside the periods the bundle's IHN was trained on
+   is first resized so that it falls inside, descreened, and resized back (`halftint.screen`);
+   other halftones are descreened as they are.
 2. The colorization part runs at the working resolution (short side = the bundle's working
    size; only ever shrunk, never stretched; the networks pad odd sides themselves):
    - forward cascade: `A = G(Ĩbw', edges(Ĩbw'), z)` on the downsized gray image `Ĩbw'`;
@@ -45,8 +48,14 @@ from halftint.pipeline.device import (
 from halftint.pipeline.memory import ihn_bytes_per_pixel
 from halftint.pipeline.noise import positional_noise
 from halftint.pipeline.tiling import ProgressCallback, run_tiled
+from halftint.screen import ScreenInfo, analyze, screen_scale
 
 DEFAULT_HALFTONE_METHOD = "floyd-steinberg"
+# the clustered-dot periods (px) of bundles that do not record theirs (the old training range)
+DEFAULT_SCREEN_PERIODS = (3.0, 10.0)
+# what `descreen` takes as `screen`: "auto" (analyse), "none" (as it is), a period in pixels,
+# or a `ScreenInfo` found beforehand
+Screen = str | float | ScreenInfo
 # Tiles overlap by at least this many pixels (rounded up to the U-Net's 2**depth): six periods
 # of the coarsest screens in the training mixture (10 px), twenty of the finest.
 MIN_OVERLAP = 64
@@ -77,11 +86,13 @@ class Colorizer:
         precision: the resolved precision (never "auto").
         working_size: the short side the colorization part runs at.
         halftone_method: the halftoner the reverse cascade re-makes its input with.
+        screen_periods: the clustered-dot periods (px) the bundle's IHN was trained on.
         z_dim: size of a color code.
         tile_size: the largest IHN tile side; chosen from free memory at each call when None;
             set (halved) when a CUDA device runs out of memory.
         overlap: the least overlap of IHN tiles, a multiple of `alignment`.
-        alignment: the IHN U-Net's `2**depth`; tile origins are multiples of it.
+        alignment: IHN's alignment (the U-Net's `2**depth`, the shuffle factor); tile origins
+            are multiples of it.
         ihn_bytes_per_pixel: IHN's estimated peak memory per pixel (see `memory`).
     """
 
@@ -112,23 +123,74 @@ class Colorizer:
                 f"the bundle's halftone method {self.halftone_method!r} is unknown to this "
                 f"halftint (known: {', '.join(METHODS)}); upgrade halftint"
             )
+        periods = bundle.meta.get("screen_periods") or DEFAULT_SCREEN_PERIODS
+        self.screen_periods = (float(periods[0]), float(periods[1]))
         self.z_dim = self.encoder.config.z_dim
-        self.alignment = 2**self.ihn.config.depth
+        self.alignment = self.ihn.alignment
         self.overlap = math.ceil(MIN_OVERLAP / self.alignment) * self.alignment
         self.tile_size = tile_size
         self.ihn_bytes_per_pixel = ihn_bytes_per_pixel(self.ihn.config)
 
     # --- public API -------------------------------------------------------------------------
 
+    def analyze_screen(self, halftone: torch.Tensor) -> ScreenInfo:
+        """Whether a `(1, 1, H, W)` print is a clustered-dot screen, its period and angle."""
+        _check(halftone, "halftone", 1, batch=1)
+        return analyze(halftone)
+
+    def screen_factor(self, halftone: torch.Tensor, screen: Screen = "auto") -> float:
+        """The resize factor `descreen` applies to a print for `screen` (1: none).
+
+        Raises:
+            ValueError: `screen` is not "auto", "none", a `ScreenInfo` or a period > 0.
+        """
+        if isinstance(screen, str) and screen not in ("auto", "none"):
+            raise ValueError(f"screen must be 'auto', 'none' or a period in pixels, got {screen!r}")
+        if screen == "none":
+            return 1.0
+        if isinstance(screen, ScreenInfo):
+            info = screen
+        elif screen == "auto":
+            if halftone.shape[0] != 1:
+                return 1.0  # a batch of prints: each is analysed when descreened on its own
+            info = self.analyze_screen(halftone)
+        else:
+            period = float(screen)
+            if not math.isfinite(period) or period <= 0:
+                raise ValueError(f"a screen period must be a number of pixels > 0, got {screen}")
+            info = ScreenInfo(True, period=period)
+        return screen_scale(info, self.screen_periods)
+
     def descreen(
-        self, halftone: torch.Tensor, *, progress: ProgressCallback | None = None
+        self,
+        halftone: torch.Tensor,
+        *,
+        progress: ProgressCallback | None = None,
+        screen: Screen = "auto",
     ) -> torch.Tensor:
         """IHN at full resolution: `(B, 1, H, W)` halftone -> `(B, 1, H, W)` gray in [0, 1].
 
         Large images run in overlapping tiles; `progress(done, total)` is called per tile.
+        `screen`: "auto" analyses a single print and brings a clustered-dot period outside
+        `screen_periods` inside it (resize, descreen, resize back); "none" descreens as it is;
+        a number is the print's dot period in pixels; a `ScreenInfo` is a finished analysis.
         """
         _check(halftone, "halftone", 1)
-        image = halftone.float()
+        factor = self.screen_factor(halftone, screen)
+        if abs(factor - 1.0) < 0.02:
+            return self._descreen_as_is(halftone.float(), progress)
+        height, width = halftone.shape[-2:]
+        size = (max(1, round(height * factor)), max(1, round(width * factor)))
+        scaled = F.interpolate(
+            halftone.float(), size=size, mode="bilinear", antialias=factor < 1, align_corners=False
+        )
+        gray = self._descreen_as_is(scaled, progress)
+        back = F.interpolate(gray, size=(height, width), mode="bicubic", align_corners=False)
+        return back.clamp_(0.0, 1.0)
+
+    def _descreen_as_is(
+        self, image: torch.Tensor, progress: ProgressCallback | None
+    ) -> torch.Tensor:
         while True:
             tile = self._tile_side(image.shape[0])
             try:

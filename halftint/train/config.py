@@ -42,6 +42,9 @@ class StageSchedule:
     of `minutes` when that limit comes first, so time-limited stages decay too.
     `batch_size` is the global batch: with several processes each takes an equal share. Zero
     steps, epochs and batch size mean the preset's defaults (`PRESET_SCHEDULES`).
+    `crop_size` is the side of this stage's crops (0: the run's `crop_size`). With `native`,
+    crops are cut at every scale from the photos' own pixels down to the whole photo (see
+    `halftint.data.SampleMaker`); otherwise from the run's downscaled view and `rescale`.
     """
 
     steps: int = 0
@@ -50,6 +53,8 @@ class StageSchedule:
     lr: float = 1e-4
     lr_decay: float = 0.5
     batch_size: int = 0
+    crop_size: int = 0
+    native: bool = False
 
 
 @dataclass
@@ -65,6 +70,7 @@ class LossWeights:
     ihn_content: float = 1.0
     ihn_output: float = 1.0
     ihn_perceptual: float = 0.0
+    ihn_gradient: float = 0.0
     reconstruction: float = 10.0
     kl: float = 0.01
     gan_encoded: float = 1.0
@@ -87,13 +93,16 @@ class TrainConfig:
         val_fraction: share of `data` held out for validation.
         seed: seed of initial weights, samples and every step's randomness.
         crop_size: side of the training crops (default: the preset's working size).
-        rescale: range of the random scale of a crop (output pixels per cached photo pixel).
-        cache_long_side: photos are cached downscaled to this long side (default: 2 crops).
+        rescale: range of the random scale of a crop (output pixels per pixel of the view).
+        cache_long_side: the view of the photos that stages without `native` crops see: the
+            photo downscaled to this long side (default: 2 crops).
         workers: data loader processes (-1: automatic).
         device: "auto", "cpu", "cuda" or "cuda:N".
         threads: CPU threads per process (0: automatic, see `run.cpu_threads`).
         precision: "auto" (bf16 autocast on GPUs that have it, else float32), "fp32", "bf16".
         perceptual_weights: local torchvision VGG16 weights for `losses.ihn_perceptual`.
+        init_from: a weights bundle (folder, embedded name or hf://...) the run starts from and
+            takes the networks it does not train from (see `halftint.train.parent`); empty: none.
         log_every: steps between metrics records.
         checkpoint_every: steps between state saves (also every `checkpoint_minutes`, at epoch
             ends at most once a minute, and when stopped).
@@ -119,13 +128,14 @@ class TrainConfig:
     threads: int = 0
     precision: str = "auto"
     perceptual_weights: str = ""
+    init_from: str = ""
     log_every: int = 10
     checkpoint_every: int = 250
     checkpoint_minutes: float = 5.0
     sample_every: int = 250
     sample_count: int = 4
     val_images: int = 16
-    ihn: StageSchedule = field(default_factory=lambda: StageSchedule(lr=2e-4))
+    ihn: StageSchedule = field(default_factory=lambda: StageSchedule(lr=2e-4, native=True))
     hist: StageSchedule = field(default_factory=StageSchedule)
     colorizer: StageSchedule = field(default_factory=StageSchedule)
     fusion: StageSchedule = field(default_factory=StageSchedule)
@@ -165,7 +175,7 @@ PRESET_SCHEDULES: dict[str, dict[str, dict[str, float]]] = {
         "fusion": {"epochs": 300, "batch_size": 4},
     },
     "lite": {
-        "ihn": {"steps": 8000, "batch_size": 4},
+        "ihn": {"steps": 8000, "batch_size": 8, "crop_size": 96},
         "hist": {"steps": 1000, "batch_size": 8},
         "colorizer": {"steps": 1800, "batch_size": 4},
         "fusion": {"steps": 800, "batch_size": 4},
@@ -217,6 +227,9 @@ def resolve(config: TrainConfig, working_size: int) -> TrainConfig:
             schedule.epochs = float(defaults.get("epochs", 0.0))
         if schedule.batch_size == 0:
             schedule.batch_size = int(defaults["batch_size"])
+        if schedule.crop_size <= 0:
+            # an explicit run crop size applies to every stage; else the preset's stage default
+            schedule.crop_size = resolved.crop_size or int(defaults.get("crop_size", working_size))
         setattr(resolved, stage, schedule)
     if resolved.crop_size <= 0:
         resolved.crop_size = working_size
@@ -259,6 +272,7 @@ def check(config: TrainConfig) -> None:
             0.0 <= schedule.lr_decay <= 1.0, f"{stage}.lr_decay", schedule.lr_decay, "in [0, 1]"
         )
         _require(schedule.batch_size >= 1, f"{stage}.batch_size", schedule.batch_size, ">= 1")
+        _require(schedule.crop_size >= 16, f"{stage}.crop_size", schedule.crop_size, ">= 16")
     halftone = config.halftone
     _require(bool(halftone.mixture), "halftone.mixture", halftone.mixture, "at least one method")
     for method, weight in halftone.mixture.items():

@@ -1,6 +1,7 @@
 """Export a training run's networks as a weights bundle (`halftint.checkpoint` format).
 
-The bundle takes each network from the state of the stage that trained it, records the preset,
+The bundle takes each network from the state of the stage that trained it (or, for stages the
+run did not train, from its parent bundle, `init_from`), records the preset,
 the working size, the halftone methods (most used first: the pipeline re-makes halftones with the
 first), the data and the last validation metrics of every stage.
 """
@@ -11,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from halftint.checkpoint import REQUIRED_NETWORKS, save_bundle
+from halftint.data import data_label
 from halftint.errors import UsageError
 from halftint.nets import Preset, build_networks, get_preset
 from halftint.train.config import STAGES, TrainConfig, apply, load_toml, resolve
 from halftint.train.loop import NETWORK_SOURCES
+from halftint.train.parent import ParentBundle, check_networks, open_parent
 from halftint.train.state import MetricsLog, RunFolder, load_state
 
 # the stages whose networks every bundle needs (IHN; E and G; F)
@@ -29,6 +32,7 @@ def export_bundle(
     destination: Path | None = None,
     include_training_networks: bool = False,
     overwrite: bool = True,
+    parent: ParentBundle | None = None,
 ) -> Path:
     """Write the run's bundle to `destination` (default `RUN/bundle`) and return its path.
 
@@ -39,18 +43,26 @@ def export_bundle(
         destination: where the bundle goes.
         include_training_networks: also store D and H (only needed to train further).
         overwrite: replace an existing bundle there.
+        parent: where the networks of the stages the run lacks come from.
 
     Raises:
-        UsageError: a stage the bundle needs has no state in the run folder.
+        UsageError: a stage the bundle needs has no state in the run folder (and no parent).
     """
     names = list(REQUIRED_NETWORKS)
     states: dict[str, dict[str, Any]] = {}
+    inherited: list[str] = []
     for stage in BUNDLE_STAGES:
         state = load_state(run.state_path(stage))
+        if state is None and parent is not None:
+            keys = [key for key in REQUIRED_NETWORKS if NETWORK_SOURCES[key] == stage]
+            check_networks(parent, preset, keys)
+            inherited += keys
+            continue
         if state is None:
             raise UsageError(
                 f"{run.root} has no {stage} stage yet; a bundle needs the stages "
-                f"{', '.join(BUNDLE_STAGES)} (train them with 'halftint train all')"
+                f"{', '.join(BUNDLE_STAGES)} (train them with 'halftint train all', or take "
+                "the others from a bundle with --init-from)"
             )
         states[stage] = state
     if include_training_networks:
@@ -61,7 +73,11 @@ def export_bundle(
             names.append("histogram")
     networks = build_networks(preset, names)
     for name, network in networks.items():
-        network.load_state_dict(states[NETWORK_SOURCES[name]]["networks"][name])
+        if name not in inherited:
+            network.load_state_dict(states[NETWORK_SOURCES[name]]["networks"][name])
+    if parent is not None and inherited:
+        for name, network in parent.load(inherited).items():
+            networks[name].load_state_dict(network.state_dict())
     mixture = config.halftone.mixture
     methods = sorted(
         (method for method in mixture if mixture[method] > 0), key=lambda m: -mixture[m]
@@ -72,11 +88,37 @@ def export_bundle(
         preset=preset.name,
         working_size=config.crop_size,
         halftone_methods=methods,
-        data=str(states["ihn"].get("data", config.data)),
+        data=_data_description(states, config, parent, inherited),
         metrics=validation_metrics(run),
         name=run.root.resolve().name,
         overwrite=overwrite,
+        parent=parent.record() if parent is not None else None,
+        screen_periods=_screen_periods(config, parent, inherited),
     )
+
+
+def _screen_periods(
+    config: TrainConfig, parent: ParentBundle | None, inherited: list[str]
+) -> tuple[float, float] | None:
+    """The periods IHN was trained on: the run's mixture, or the parent's when IHN is its."""
+    if parent is not None and "ihn" in inherited:
+        periods = parent.meta.get("screen_periods")
+        return (float(periods[0]), float(periods[1])) if periods else None
+    low, high = config.halftone.clustered_period
+    return (low, high)
+
+
+def _data_description(
+    states: dict[str, dict[str, Any]],
+    config: TrainConfig,
+    parent: ParentBundle | None,
+    inherited: list[str],
+) -> str:
+    trained = next((str(state["data"]) for state in states.values() if "data" in state), "")
+    text = trained or data_label(config.data)
+    if parent is not None and inherited:
+        text += f"; {', '.join(inherited)} from the bundle {parent.name} ({parent.meta['data']})"
+    return text
 
 
 def validation_metrics(run: RunFolder) -> dict[str, dict[str, float]]:
@@ -97,8 +139,11 @@ def export_run(
     *,
     include_training_networks: bool = False,
     overwrite: bool = False,
+    init_from: str | None = None,
 ) -> Path:
     """`halftint train export`: the bundle of an existing run folder.
+
+    `init_from` (default: the run's own) supplies the networks of the stages the run lacks.
 
     Raises:
         UsageError: `out` is not a run folder, or misses a stage (see `export_bundle`).
@@ -114,6 +159,7 @@ def export_run(
         preset = get_preset(config.preset)
     except ValueError as error:
         raise UsageError(str(error)) from None
+    source = init_from if init_from is not None else config.init_from
     return export_bundle(
         run,
         resolve(config, preset.working_size),
@@ -121,4 +167,5 @@ def export_run(
         destination=target,
         include_training_networks=include_training_networks,
         overwrite=True,
+        parent=open_parent(source, preset) if source else None,
     )

@@ -1,8 +1,11 @@
 """Stage 1, `ihn`: the inverse halftone network IHN learns to descreen (SPEC §3).
 
-Losses (Xia & Wong's scheme): L2 between the content branch's output and the true gray image,
-plus L1 between the final output (content + detail) and the true gray image, plus, when local
-VGG16 weights are configured, a perceptual term on the output (`halftint.train.perceptual`).
+Losses (Xia & Wong's scheme): L2 between the content branch's output and the true gray image
+(the `unet` topology only: the `shuffle` topology's content is a fixed low-pass), plus L1
+between the final output (content + detail) and the true gray image, plus optionally an L1 on
+the image gradients (finite differences: it penalises the flat plateaus and steps of a
+posterized output) and, when local VGG16 weights are configured, a perceptual term on the output
+(`halftint.train.perceptual`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,13 @@ from halftint.nets import InverseHalftoneNet
 from halftint.train.config import TrainConfig
 from halftint.train.perceptual import VGGFeatures, perceptual_distance
 from halftint.train.stage import Hardware, Preview, Stage, psnr
+
+
+def gradient_l1(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean L1 distance between the horizontal and vertical differences of two images."""
+    return F.l1_loss(output.diff(dim=-1), target.diff(dim=-1)) + F.l1_loss(
+        output.diff(dim=-2), target.diff(dim=-2)
+    )
 
 
 class IHNStage(Stage):
@@ -38,11 +48,15 @@ class IHNStage(Stage):
         with self.hardware.autocast():
             ihn = self.network("ihn", InverseHalftoneNet)
             content, output = ihn.forward_parts(batch["halftone"])
-        terms = {
-            "content_l2": F.mse_loss(content.float(), gray),
-            "output_l1": F.l1_loss(output.float(), gray),
-        }
-        total = weights.ihn_content * terms["content_l2"] + weights.ihn_output * terms["output_l1"]
+        output = output.float()
+        terms = {"output_l1": F.l1_loss(output, gray)}
+        total = weights.ihn_output * terms["output_l1"]
+        if ihn.config.topology == "unet":
+            terms["content_l2"] = F.mse_loss(content.float(), gray)
+            total = total + weights.ihn_content * terms["content_l2"]
+        if weights.ihn_gradient > 0:
+            terms["gradient_l1"] = gradient_l1(output, gray)
+            total = total + weights.ihn_gradient * terms["gradient_l1"]
         if self.perceptual is not None:
             with self.hardware.autocast():
                 terms["perceptual"] = perceptual_distance(self.perceptual, output, gray).float()

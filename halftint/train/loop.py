@@ -31,6 +31,7 @@ from halftint.train.config import STAGES, TrainConfig, lr_factor, stage_progress
 from halftint.train.fusion_stage import FusionStage
 from halftint.train.hist_stage import HistogramStage
 from halftint.train.ihn_stage import IHNStage
+from halftint.train.parent import ParentBundle, open_parent
 from halftint.train.sheets import contact_sheet
 from halftint.train.stage import Hardware, Stage
 from halftint.train.state import (
@@ -155,9 +156,18 @@ def run_stage(
     stage_class = STAGE_CLASSES[stage_name]
     torch.manual_seed(init_seed(config.seed, stage_name))
     networks = build_networks(preset, stage_class.trained)
-    networks.update(_frozen_networks(stage_class, config, preset, run, reporter))
-    stage = stage_class(networks, config, hardware)
+    parent = open_parent(config.init_from, preset) if config.init_from else None
     state = load_state(run.state_path(stage_name))
+    if state is None and parent is not None:
+        inherited = [key for key in stage_class.trained if parent.has(key)]
+        for key, network in parent.load(inherited).items():
+            networks[key].load_state_dict(network.state_dict())
+        if inherited:
+            reporter.note(
+                f"{stage_name}: starting {', '.join(inherited)} from the bundle {parent.name}"
+            )
+    networks.update(_frozen_networks(stage_class, config, preset, run, reporter, parent=parent))
+    stage = stage_class(networks, config, hardware)
     step, samples_seen, elapsed = 0, 0, 0.0
     if state is not None:
         stage.load_state_dict(state)
@@ -179,7 +189,12 @@ def run_stage(
     reporter.stage_started(stage_name, step, total)
 
     maker = SampleMaker(
-        config.crop_size, config.rescale, config.halftone, config.reference, stage_class.fields
+        schedule.crop_size,
+        config.rescale,
+        config.halftone,
+        config.reference,
+        stage_class.fields,
+        view_side=0 if schedule.native else config.cache_long_side,
     )
     dataset = PhotoSamples(photos.train.images, maker, config.seed, STAGES.index(stage_name))
     sampler = StreamBatchSampler(
@@ -281,12 +296,18 @@ def _frozen_networks(
     preset: Preset,
     run: RunFolder,
     reporter: Reporter,
+    *,
+    parent: ParentBundle | None,
 ) -> dict[str, torch.nn.Module]:
     needed = stage_class.needed_frozen(config)
     networks = build_networks(preset, needed)
     for key in needed:
         source = NETWORK_SOURCES[key]
         state = load_state(run.state_path(source))
+        if state is None and parent is not None and parent.has(key):
+            networks[key].load_state_dict(parent.load([key])[key].state_dict())
+            reporter.note(f"{stage_class.name}: using {key} from the bundle {parent.name}")
+            continue
         if state is None:
             raise UsageError(
                 f"stage {stage_class.name} needs the network {key} from stage {source}, which "

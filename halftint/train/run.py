@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from halftint.data import find_photos, load_photos, split_photos
+from halftint.data import MAX_PHOTO_SIDE, data_label, find_photos, load_photos, split_photos
 from halftint.errors import UsageError
 from halftint.nets import Preset, get_preset
 from halftint.train import ddp
@@ -33,6 +33,7 @@ from halftint.train.loop import (
     read_status,
     run_stage,
 )
+from halftint.train.parent import ParentBundle, check_networks, open_parent
 from halftint.train.stage import Hardware
 from halftint.train.state import RunFolder, StopRequest, write_text_atomic
 
@@ -85,7 +86,13 @@ def prepare(
         preset = get_preset(config.preset)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    _check_earlier_stages(stages, states, config, run)
+    parent = open_parent(config.init_from, preset) if config.init_from else None
+    if parent is not None:
+        fresh = [stage for stage in stages if not states[stage]]
+        check_networks(
+            parent, preset, {key for stage in fresh for key in STAGE_CLASSES[stage].trained}
+        )
+    _check_earlier_stages(stages, states, config, run, parent=parent, preset=preset)
     return resolve(config, preset.working_size), preset, run
 
 
@@ -96,13 +103,23 @@ def _layered(base: TrainConfig, layers: Sequence[Settings]) -> TrainConfig:
 
 
 def _check_earlier_stages(
-    stages: Sequence[str], states: dict[str, bool], config: TrainConfig, run: RunFolder
+    stages: Sequence[str],
+    states: dict[str, bool],
+    config: TrainConfig,
+    run: RunFolder,
+    *,
+    parent: ParentBundle | None,
+    preset: Preset,
 ) -> None:
-    """Every network a stage takes from an earlier stage is there, or is trained before it."""
+    """Every network a stage takes from an earlier stage is there, or is trained before it, or
+    comes from the parent bundle."""
     available = {stage for stage, present in states.items() if present}
     for stage in stages:
         for key in STAGE_CLASSES[stage].needed_frozen(config):
             source = NETWORK_SOURCES[key]
+            if source not in available and parent is not None and parent.has(key):
+                check_networks(parent, preset, [key])
+                continue
             if source not in available:
                 raise UsageError(
                     f"stage {stage} needs the network {key} from stage {source}, which "
@@ -126,8 +143,8 @@ def load_training_photos(config: TrainConfig, reporter: Reporter) -> TrainingPho
         if not train_paths:  # a tiny folder whose every photo hashed into validation
             train_paths, val_paths = val_paths, []
     reporter.note(f"decoding {len(train_paths)} training and {len(val_paths)} validation photos")
-    train = load_photos(train_paths, config.cache_long_side)
-    val = load_photos(val_paths, config.cache_long_side)
+    train = load_photos(train_paths, MAX_PHOTO_SIDE)
+    val = load_photos(val_paths, MAX_PHOTO_SIDE)
     for path, reason in [*train.skipped, *val.skipped]:
         reporter.note(f"warning: skipped {path}: {reason}")
     if train.skipped or val.skipped:
@@ -136,12 +153,13 @@ def load_training_photos(config: TrainConfig, reporter: Reporter) -> TrainingPho
         )
     if not train.images:
         raise UsageError(f"none of the {len(train_paths)} photos in {config.data} could be read")
-    source = f"{config.data} (hashed split)" if not config.val_data else config.data
+    source = data_label(config.data)
+    source += " (hashed split)" if not config.val_data else ""
     description = f"{_photos(len(train.images))} from {source}"
     if val.images:
         description += f"; {_photos(len(val.images))} for validation"
         if config.val_data:
-            description += f" from {config.val_data}"
+            description += f" from {data_label(config.val_data)}"
     return TrainingPhotos(train=train, val=val, description=description)
 
 

@@ -1,0 +1,119 @@
+"""A run's parent bundle (`init_from`): starting weights, and the networks a run does not train.
+
+`halftint train STAGE --init-from SRC` names a weights bundle (a folder, an embedded name or
+`hf://...`). A stage that starts fresh in the run takes the starting weights of the networks it
+trains from that bundle, where the bundle has them (a bundle usually lacks D and H: those start
+fresh). A stage that needs a network no stage of the run has trained (the colorizer needs IHN)
+takes it from the bundle, and `halftint train export` fills in the networks of the stages the run
+did not train from it. So a user adapts the shipped model to their own archive with one stage,
+and a run continues on another machine from its last exported bundle.
+
+The bundle's preset must be the run's, and every network taken from it must have exactly the
+config the run's preset gives that network; anything else is refused with one line, before the
+run folder is touched. The exported bundle records its parent's name and sha256 (of the parent's
+bundle.json, which lists the sha256 of every other file).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from halftint.checkpoint import (
+    BUNDLE_FILE,
+    load_bundle,
+    read_bundle_meta,
+    read_network_config,
+    sha256_file,
+    verify_bundle,
+)
+from halftint.errors import UsageError, WeightsError
+from halftint.hub import resolve_weights
+from halftint.nets import Preset
+
+
+@dataclass(frozen=True)
+class ParentBundle:
+    """A verified bundle a run starts from.
+
+    Attributes:
+        source: the source as given (`--init-from`).
+        path: the local bundle folder.
+        meta: its bundle.json.
+        sha256: sha256 of its bundle.json.
+    """
+
+    source: str
+    path: Path
+    meta: dict[str, Any]
+    sha256: str
+
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("name", self.path.name))
+
+    def has(self, key: str) -> bool:
+        """Whether the bundle holds the network `key`."""
+        return key in self.meta["networks"]
+
+    def load(self, keys: Iterable[str]) -> dict[str, nn.Module]:
+        """The networks `keys` (float32, on the CPU); each must be in the bundle."""
+        return dict(load_bundle(self.path, names=list(keys)).networks)
+
+    def record(self) -> dict[str, str]:
+        """What an exported bundle records of its parent."""
+        return {"name": self.name, "sha256": self.sha256}
+
+
+def open_parent(source: str, preset: Preset) -> ParentBundle:
+    """Find, verify and check the bundle `source` against the run's preset.
+
+    Raises:
+        UsageError: unknown source, unreadable or tampered bundle, or another preset; one line
+            each.
+    """
+    try:
+        path = resolve_weights(source)
+        verify_bundle(path)
+        meta = read_bundle_meta(path)
+    except (WeightsError, UsageError) as error:
+        raise UsageError(f"--init-from {source}: {error}") from None
+    if meta["preset"] != preset.name:
+        raise UsageError(
+            f"--init-from {source}: the bundle is of preset {meta['preset']!r}, the run of "
+            f"{preset.name!r}; give a bundle of the same preset"
+        )
+    return ParentBundle(source, path, meta, sha256_file(path / BUNDLE_FILE))
+
+
+def check_networks(parent: ParentBundle, preset: Preset, keys: Iterable[str]) -> None:
+    """Refuse when a network the run would take from `parent` has another config than `preset`.
+
+    Raises:
+        UsageError: naming the first network whose config differs.
+    """
+    for key in keys:
+        if not parent.has(key):
+            continue
+        try:
+            _, stored = read_network_config(parent.path, key)
+        except WeightsError as error:
+            raise UsageError(f"--init-from {parent.source}: {error}") from None
+        wanted = preset.config(key)
+        known = {item.name for item in dataclasses.fields(wanted)}  # type: ignore[arg-type]
+        values = {name: tuple(v) if isinstance(v, list) else v for name, v in stored.items()}
+        try:
+            same = not set(stored) - known and type(wanted)(**values) == wanted
+        except (TypeError, ValueError):
+            same = False
+        if not same:
+            raise UsageError(
+                f"--init-from {parent.source}: its {key} network has another config than preset "
+                f"{preset.name}'s (the preset has changed since the bundle was made); train {key} "
+                "from scratch instead"
+            )
