@@ -386,9 +386,9 @@ def test_verbose_says_what_the_screen_analysis_found(
     )  # fmt: skip
     stderr = _stderr(result)
     assert result.returncode == 0, stderr
-    # 600 / 40 = 15 px, beyond the tiny bundle's default range (3-10 px)
+    # 600 / 40 = 15 px, beyond the default range of a bundle that records none (3-7 px)
     assert "coarse.png: clustered-dot screen, period 15.0" in stderr
-    assert "resized ×0.667 to descreen" in stderr
+    assert "resized ×0.467 to descreen" in stderr  # to 7 px
     assert "print.png: no periodic screen" in stderr
     given = _run(
         "descreen", tmp_path / "coarse.png", "-v", "--screen", "none",

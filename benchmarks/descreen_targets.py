@@ -1,0 +1,155 @@
+"""Descreening targets that PSNR does not show: tone on a ramp, and screen residue.
+
+    python benchmarks/descreen_targets.py --photo ../shared/data/photos/val/SOME.jpg \\
+        [--weights BUNDLE] [--threads 2]
+
+1. **Tone.** A linear ramp 0 → 1 (1024 px wide, 128 rows) is halftoned with every method of the
+   training mixture (and clustered screens of 4 and 6 px) and descreened. Reported per method:
+   the largest gap between a column's mean and the ramp (in 8-bit levels, goal ≤ 3, judged on
+   the ramp's middle 90 %: the ends are where paper white and solid ink clip), whether the column
+   means rise monotonically (after smoothing over 5 columns, allowing 0.25 levels of noise), and
+   the widest plateau (the longest run of columns whose 8-bit means are equal, goal ≤ 3 % of the
+   width: posterization shows as plateaus).
+2. **Screen residue.** The photo (its luma, long side 1000 px) is printed as an 85 lpi screen at
+   600 dpi (7.06 px period, 45°), and, as a scanned print, that print blurred (σ 0.8 px),
+   resampled to 300 dpi and JPEG-compressed at quality 80. Reported: the power of the descreened
+   image in a small disc around the screen's fundamental frequencies, over the same power in the
+   original photo (at the same size): goal ≤ 2×; the print itself is shown for scale.
+
+Prints Markdown tables; the CPU and the thread count head the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import platform
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from halftint.checkpoint import load_bundle
+from halftint.halftone import dither
+from halftint.hub import resolve_weights
+from halftint.io import read_image
+from halftint.pipeline import Colorizer
+
+RAMP_METHODS = [
+    ("floyd-steinberg", {}),
+    ("jarvis", {}),
+    ("stucki", {}),
+    ("atkinson", {}),
+    ("sierra", {}),
+    ("blue-noise", {}),
+    ("bayer8", {}),
+    ("clustered 4 px", {"lpi": 150.0, "dpi": 600.0}),
+    ("clustered 6 px", {"lpi": 100.0, "dpi": 600.0}),
+]
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def tone(colorizer: Colorizer) -> list[str]:
+    width, height = 1024, 128
+    ramp = np.tile(np.linspace(0.0, 1.0, width, dtype=np.float32), (height, 1))
+    rows = ["| method | worst column gap (8-bit levels, middle 90 %) | monotone | widest plateau |"]
+    rows.append("|---|---:|:---:|---:|")
+    lo, hi = int(0.05 * width), int(0.95 * width)
+    for label, options in RAMP_METHODS:
+        method = "clustered" if label.startswith("clustered") else label
+        halftone = np.asarray(dither(ramp, method, seed=0, **options), dtype=np.float32)
+        with torch.no_grad():
+            gray = colorizer.descreen(torch.from_numpy(halftone)[None, None], screen="none")
+        means = gray[0, 0].numpy().mean(axis=0) * 255.0
+        truth = ramp[0] * 255.0
+        gap = float(np.abs(means - truth)[lo:hi].max())
+        smooth = np.convolve(means, np.ones(5) / 5, mode="valid")
+        monotone = bool(np.all(np.diff(smooth[lo:hi]) > -0.25))
+        levels = np.round(means[lo:hi]).astype(int)
+        longest = run = 1
+        for previous, current in itertools.pairwise(levels):
+            run = run + 1 if current == previous else 1
+            longest = max(longest, run)
+        rows.append(
+            f"| {label} | {gap:.2f} | {'yes' if monotone else 'no'} | "
+            f"{longest} px ({100 * longest / width:.1f} %) |"
+        )
+    return rows
+
+
+def _screen_power(image: np.ndarray, period: float, angle: float) -> float:
+    """Power in discs of radius 2 bins around the screen's four fundamental frequencies."""
+    height, width = image.shape
+    window = np.outer(np.hanning(height), np.hanning(width)).astype(np.float32)
+    spectrum = np.abs(np.fft.fft2((image - image.mean()) * window)) ** 2
+    fy, fx = np.meshgrid(np.fft.fftfreq(height), np.fft.fftfreq(width), indexing="ij")
+    total = 0.0
+    for turn in range(4):
+        theta = math.radians(angle + 90.0 * turn)
+        cx, cy = math.cos(theta) / period, -math.sin(theta) / period
+        disc = (fx - cx) ** 2 * width**2 + (fy - cy) ** 2 * height**2 <= 4.0
+        total += float(spectrum[disc].sum())
+    return total
+
+
+def residue(colorizer: Colorizer, photo_path: str) -> list[str]:
+    rgb = read_image(photo_path, "rgb")
+    gray = (rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)).astype(np.float32)
+    scale = 1000 / max(gray.shape)
+    gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    period, angle = 600 / 85, 45.0
+    printed = np.asarray(dither(gray, "clustered", lpi=85, dpi=600, angle=angle), np.float32)
+    blurred = cv2.GaussianBlur(printed, (0, 0), 0.8)
+    small = cv2.resize(blurred, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    _, jpeg = cv2.imencode(".jpg", np.clip(small * 255 + 0.5, 0, 255).astype(np.uint8),
+                            [cv2.IMWRITE_JPEG_QUALITY, 80])  # fmt: skip
+    scanned = cv2.imdecode(jpeg, cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255.0
+    rows = [
+        "| print | screen analysis | print / photo | descreened / photo |",
+        "|---|---|---:|---:|",
+    ]
+    for label, image, truth, p in (
+        ("85 lpi at 600 dpi", printed, gray, period),
+        ("the same, scanned at 300 dpi (blur, JPEG 80)", scanned,
+         cv2.resize(gray, scanned.shape[::-1], interpolation=cv2.INTER_AREA), period / 2),
+    ):  # fmt: skip
+        tensor = torch.from_numpy(image)[None, None]
+        info = colorizer.analyze_screen(tensor)
+        with torch.no_grad():
+            out = colorizer.descreen(tensor, screen=info)[0, 0].numpy()
+        base = _screen_power(truth, p, angle)
+        rows.append(
+            f"| {label} | {info.describe()} | {_screen_power(image, p, angle) / base:.1f}× | "
+            f"{_screen_power(out, p, angle) / base:.2f}× |"
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--photo", required=True, help="a color or gray photo (no halftone)")
+    parser.add_argument("--weights", default=None)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    colorizer = Colorizer(load_bundle(resolve_weights(args.weights)), device="cpu")
+    print(f"CPU: {_cpu()}, {args.threads} thread(s); weights: {colorizer.working_size} px")
+    print()
+    print("\n".join(tone(colorizer)))
+    print()
+    print("\n".join(residue(colorizer, args.photo)))
+
+
+if __name__ == "__main__":
+    main()
