@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -416,3 +418,24 @@ def test_cmyk_plates_use_different_screen_angles() -> None:
 def test_color_needs_three_channels() -> None:
     with pytest.raises(ValueError, match=r"3 channels on axis -3, got shape \(20, 24, 3\)"):
         dither_color(np.zeros((20, 24, 3)))
+
+
+def test_numba_caches_its_kernels_in_the_user_cache_not_the_package(tmp_path: Path) -> None:
+    """A cache folder inside an installed package outlives `pip uninstall` and then shadows a
+    later editable install; the kernels go to the user's cache folder instead."""
+    environment = {key: value for key, value in os.environ.items() if key != "NUMBA_CACHE_DIR"} | {
+        "XDG_CACHE_HOME": str(tmp_path / "cache")
+    }
+    code = (
+        "import numpy as np, os\n"
+        "from halftint.halftone import dither\n"
+        "dither(np.full((8, 8), 0.5, np.float32), 'floyd-steinberg')\n"
+        "print(os.environ['NUMBA_CACHE_DIR'])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=environment, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    folder = tmp_path / "cache" / "halftint" / "numba"
+    assert result.stdout.strip() == str(folder)
+    assert any(folder.rglob("*.nbi")), "no numba index written to the user cache"

@@ -53,7 +53,7 @@ METHODS_HELP = (
     "clustered:lpi=100:dpi=600:angle=30:scan=true (a scanned print)."
 )
 SHEET_SUFFIX = ".eval.png"
-TABLE_WIDTH = 110
+TABLE_WIDTH = 140
 
 
 @app.command("eval", help=EVAL_HELP)

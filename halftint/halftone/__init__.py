@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from halftint.halftone import cachedir  # noqa: F401  (before numba: where its cache goes)
 from halftint.halftone.bluenoise import blue_noise_thresholds
 from halftint.halftone.clustered import CMYK_ANGLE_OFFSETS, SPOTS, check_screen, screen_thresholds
 from halftint.halftone.kernels import KERNELS
