@@ -395,3 +395,13 @@ def test_verbose_says_what_the_screen_analysis_found(
         "--weights", tiny_bundle, "-o", tmp_path / "none.png",
     )  # fmt: skip
     assert given.returncode == 0 and "coarse.png: screen none" in _stderr(given)
+
+
+@pytest.mark.parametrize("mode", [["--random"], ["--interpolate", "3"]])
+def test_a_seed_out_of_range_is_a_usage_error(
+    images: Path, tmp_path: Path, mode: list[str]
+) -> None:
+    for seed in ("-5", "99999999999999999999"):
+        result = _run("colorize", images / "print.png", *mode, "--seed", seed, "-o", tmp_path)
+        _assert_one_line_error(result, 2, "Invalid value for '--seed'")
+    assert not any(tmp_path.iterdir())

@@ -265,3 +265,28 @@ def test_earlier_outputs_in_folders_are_not_halftoned_again(tmp_path: Path) -> N
 def test_help_lists_every_method() -> None:
     listed = {word.strip(",;.()") for word in METHODS_HELP.split()}
     assert set(METHODS) <= listed
+
+
+@pytest.mark.parametrize(
+    ("seed", "message"),
+    [("-1", "greater than or equal to 0"), ("99999999999999999999", "less than or equal to")],
+)
+def test_a_seed_out_of_range_is_one_line_and_writes_nothing(
+    tmp_path: Path, seed: str, message: str
+) -> None:
+    photo = _photo(tmp_path / "in.png")
+    for method in ("floyd-steinberg", "random", "clustered"):
+        result = _halftint(
+            "halftone",
+            str(photo),
+            "-o",
+            "out.png",
+            "--method",
+            method,
+            "--seed",
+            seed,
+            cwd=tmp_path,
+        )
+        assert result.returncode == 2
+        _one_error_line(result.stderr, message)
+        assert not (tmp_path / "out.png").exists()

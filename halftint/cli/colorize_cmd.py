@@ -26,6 +26,7 @@ from halftint.cli.common import (
     CACHE_DIR_OPTION,
     OFFLINE_OPTION,
     PROGRESS_MIN_ITEMS,
+    SEED_MAX,
     STDIO,
     BatchReport,
     InputItem,
@@ -130,7 +131,11 @@ def colorize(  # noqa: PLR0917  (Typer maps every option to a parameter)
     ),
     output: str | None = typer.Option(None, "-o", "--output", help=_OUTPUT_HELP),
     seed: int | None = typer.Option(
-        None, "--seed", help="Seed of the random colors (printed on stderr when not given)."
+        None,
+        "--seed",
+        min=0,
+        max=SEED_MAX,
+        help="Seed of the random colors, 0 to 2^32 - 1 (printed on stderr when not given).",
     ),
     weights: str | None = typer.Option(None, "--weights", metavar="SRC", help=_WEIGHTS_HELP),
     cache_dir: str | None = CACHE_DIR_OPTION,

@@ -51,6 +51,11 @@ def print_error(message: str) -> None:
     )
 
 
+# every --seed takes 0 <= N <= SEED_MAX (numpy's and torch's generators take any such number,
+# with room for the per-image offsets added to it)
+SEED_MAX = 2**32 - 1
+
+
 def note(message: str) -> None:
     """An informational line on stderr (stdout is for data only)."""
     console.print(message, soft_wrap=True, markup=False)

@@ -16,6 +16,7 @@ from halftint.cli.app import app
 from halftint.cli.common import (
     CACHE_DIR_OPTION,
     OFFLINE_OPTION,
+    SEED_MAX,
     BatchReport,
     InputItem,
     collect_inputs,
@@ -76,7 +77,13 @@ def eval_command(  # noqa: PLR0917  (Typer maps every option to a parameter)
     samples: int = typer.Option(
         5, "-n", "--samples", min=2, help="Random samples per photo for the diversity measure."
     ),
-    seed: int = typer.Option(0, "--seed", help="Seeds every halftone and random color code."),
+    seed: int = typer.Option(
+        0,
+        "--seed",
+        min=0,
+        max=SEED_MAX,
+        help="Seeds every halftone and random color code (0 to 2^32 - 1).",
+    ),
     as_json: bool = typer.Option(
         False, "--json", help="Print the results as JSON on stdout (the table goes to stderr)."
     ),

@@ -16,6 +16,7 @@ import typer
 
 from halftint.cli.app import app
 from halftint.cli.common import (
+    SEED_MAX,
     STDIO,
     BatchReport,
     InputItem,
@@ -82,7 +83,11 @@ def halftone(  # noqa: PLR0917  (Typer maps every option to a parameter)
         "writes an RGB image with 0/255 channels.",
     ),
     seed: int | None = typer.Option(
-        None, "--seed", help="Seed for random and for the screen position of mask methods."
+        None,
+        "--seed",
+        min=0,
+        max=SEED_MAX,
+        help="Seed for random and for the screen position of mask methods (0 to 2^32 - 1).",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
 ) -> None:

@@ -23,7 +23,7 @@ from rich.progress import (
 )
 
 from halftint.cli.app import train_app
-from halftint.cli.common import console, note
+from halftint.cli.common import SEED_MAX, console, note
 
 # how often a run whose stderr is not a terminal (a log file) prints a progress line
 PLAIN_PROGRESS_SECONDS = 30.0
@@ -70,7 +70,14 @@ BATCH = typer.Option(None, "--batch-size", metavar="N", help="Global batch size.
 CROP = typer.Option(
     None, "--crop-size", metavar="PX", help="Training crop side (default: the preset's).", min=16
 )
-SEED = typer.Option(None, "--seed", metavar="N", help="Seed of weights and data.")
+SEED = typer.Option(
+    None,
+    "--seed",
+    metavar="N",
+    min=0,
+    max=SEED_MAX,
+    help="Seed of weights and data (0 to 2^32 - 1).",
+)
 DEVICE = typer.Option(None, "--device", metavar="DEV", help="auto, cpu, cuda or cuda:N.")
 WORKERS = typer.Option(
     None, "--workers", metavar="N", help="Data loader processes (default: automatic).", min=0
