@@ -250,7 +250,8 @@ def test_existing_outputs_are_skipped_and_bad_inputs_fail_alone(
         (["print.png"], "choose exactly one of --ref IMG, --random, --interpolate K (got none)"),
         (["print.png", "--random", "--interpolate", "3"], "got --random, --interpolate"),
         (["print.png", "--ref", "photo.png", "-n", "2"], "-n/--count goes with --random only"),
-        (["print.png", "--random", "-n", "0"], "-n must be at least 1"),
+        (["print.png", "--random", "-n", "0"], "-n must be between 1 and 1000, got 0"),
+        (["print.png", "--random", "-n", "10000"], "-n must be between 1 and 1000, got 10000"),
         (["print.png", "--interpolate", "1"], "--interpolate K needs 2 <= K <= 16, got 1"),
         (["print.png", "--interpolate", "3", "--grid"], "--grid goes with --ref or --random"),
         (["print.png", "--random", "-n", "2", "-o", "-"], "use -o FOLDER (or --grid"),
@@ -405,3 +406,22 @@ def test_a_seed_out_of_range_is_a_usage_error(
         result = _run("colorize", images / "print.png", *mode, "--seed", seed, "-o", tmp_path)
         _assert_one_line_error(result, 2, "Invalid value for '--seed'")
     assert not any(tmp_path.iterdir())
+
+
+def test_many_samples_run_in_chunks_and_match_fewer(
+    images: Path, tiny_bundle: Path, tmp_path: Path
+) -> None:
+    """Samples are colorized and written a few at a time; sample i does not depend on -n."""
+    arguments = ["colorize", images / "print.png", "--random", "--seed", "4"]
+    many = _run(*arguments, "-n", "9", "--weights", tiny_bundle, "-o", tmp_path / "many")
+    few = _run(*arguments, "-n", "2", "--weights", tiny_bundle, "-o", tmp_path / "few")
+    assert many.returncode == 0 and few.returncode == 0, _stderr(many) + _stderr(few)
+    written = sorted(path.name for path in (tmp_path / "many").iterdir())
+    assert written == sorted(f"print.random-{index}.png" for index in range(1, 10))
+    for index in (1, 2):
+        name = f"print.random-{index}.png"
+        assert np.array_equal(_pixels(tmp_path / "many" / name), _pixels(tmp_path / "few" / name))
+    assert not np.array_equal(
+        _pixels(tmp_path / "many" / "print.random-5.png"),
+        _pixels(tmp_path / "many" / "print.random-9.png"),
+    )

@@ -52,6 +52,10 @@ if TYPE_CHECKING:
 # what earlier runs wrote; such files found in an input folder are not inputs
 EARLIER_OUTPUT = re.compile(r"\.(color|gray|interp|grid|random-\d+)\.png$")
 MAX_INTERPOLATION_STEPS = 16
+# -n asks for at most this many colorings per input; they run (and are written) a few at a time,
+# so memory does not grow with n
+MAX_SAMPLES = 1000
+SAMPLES_PER_CHUNK = 4
 
 _INPUTS_HELP = "Halftone images, folders (searched recursively), or - for stdin."
 _OUTPUT_HELP = (
@@ -199,6 +203,18 @@ def colorize(  # noqa: PLR0917  (Typer maps every option to a parameter)
         if grid or mode == "interpolate":
             # shown only as cells of a sheet: colorize at the cell's size, not the scan's
             halftone, gray = fit_to_cell(halftone), fit_to_cell(gray)
+        if mode == "random" and not grid:
+            # a few codes at a time, each written before the next: memory stays flat in -n
+            for start in range(0, samples, SAMPLES_PER_CHUNK):
+                chunk = destinations[start : start + SAMPLES_PER_CHUNK]
+                if not any(destination in pending for destination in chunk):
+                    continue
+                end = start + len(chunk)
+                codes = colorizer.sample_codes(end, seed)[start:end]
+                colors = colorizer.colorize_gray(gray, codes, keep_luma=keep_luma)
+                _write_all(colors, chunk, pending, overwrite)
+            report.done += 1
+            return
         if mode == "ref":
             assert reference_code is not None
             codes = reference_code
@@ -298,8 +314,8 @@ def _choose_mode(
     mode = chosen[0]
     if count is not None and mode != "random":
         raise UsageError("-n/--count goes with --random only")
-    if count is not None and count < 1:
-        raise UsageError(f"-n must be at least 1, got {count}")
+    if count is not None and not 1 <= count <= MAX_SAMPLES:
+        raise UsageError(f"-n must be between 1 and {MAX_SAMPLES}, got {count}")
     if interpolate is not None and not 2 <= interpolate <= MAX_INTERPOLATION_STEPS:
         raise UsageError(
             f"--interpolate K needs 2 <= K <= {MAX_INTERPOLATION_STEPS}, got {interpolate}"
