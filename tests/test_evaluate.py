@@ -611,6 +611,8 @@ def test_eval_prints_the_table_and_reports_an_unreadable_photo(
         (("--methods", "floyd-steinberg,halftone"), 2, "unknown halftone method 'halftone'"),
         (("--methods", "clustered:lpi=900"), 2, "lpi must be"),
         (("--size", "8"), 2, "--size"),
+        (("--size", "20000"), 2, "less than or equal to 2048"),
+        (("--fit-data", "missing-folder"), 2, "--fit-data missing-folder is not a folder"),
         (("-n", "1"), 2, "--samples"),
     ],
 )

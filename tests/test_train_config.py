@@ -129,3 +129,19 @@ def test_progress_counts_steps_or_time_whichever_is_further() -> None:
     assert stage_progress(timed, "ihn", step=80, elapsed=300.0, photos=10) == 0.8
     assert stage_progress(timed, "ihn", step=10, elapsed=7200.0, photos=10) == 1.0
     assert TrainConfig().ihn.lr_decay == 0.5
+
+
+@pytest.mark.parametrize("key", ["crop_size", "ihn.crop_size", "colorizer.crop_size"])
+def test_crop_sizes_are_bounded(key: str) -> None:
+    config = apply(TrainConfig(), parse_override(f"{key}=4096"), "--set")
+    with pytest.raises(UsageError, match=r"crop_size = 4096: must be in \[16, 1024\]"):
+        resolve(config, working_size=128)
+
+
+def test_the_ihn_stage_crops_natively_at_its_own_size() -> None:
+    resolved = resolve(TrainConfig(preset="lite"), working_size=128)
+    assert resolved.ihn.native and resolved.ihn.crop_size == 96 and resolved.ihn.batch_size == 8
+    assert not resolved.colorizer.native and resolved.colorizer.crop_size == 128
+    # an explicit run crop size applies to every stage
+    both = resolve(TrainConfig(preset="lite", crop_size=64), working_size=128)
+    assert both.ihn.crop_size == both.colorizer.crop_size == 64

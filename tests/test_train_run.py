@@ -436,3 +436,18 @@ def test_bad_init_from_is_one_line_and_leaves_no_run_folder(
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not run.exists()
+
+
+def test_an_out_folder_that_cannot_be_made_is_one_line(photos: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x", encoding="utf-8")
+    cases = [(blocker / "run", "is a file, not a folder")]
+    if Path("/proc").is_dir():  # Linux: a folder nobody may make anything in, root included
+        cases.append((Path("/proc/halftint-test-run"), "cannot write the run folder"))
+    for out, message in cases:
+        result = _halftint(
+            "train", "ihn", "--data", str(photos), "--out", str(out), "--steps", "1", *QUICK
+        )
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr
+        assert message in result.stderr.strip().splitlines()[-1]

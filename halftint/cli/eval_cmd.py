@@ -55,6 +55,8 @@ METHODS_HELP = (
 )
 SHEET_SUFFIX = ".eval.png"
 TABLE_WIDTH = 140
+# the largest --size: the evaluation holds a few dozen float copies of every photo at this size
+MAX_EVAL_SIZE = 2048
 
 
 @app.command("eval", help=EVAL_HELP)
@@ -72,7 +74,11 @@ def eval_command(  # noqa: PLR0917  (Typer maps every option to a parameter)
     offline: bool = OFFLINE_OPTION,
     methods: str | None = typer.Option(None, "--methods", help=METHODS_HELP),
     size: int | None = typer.Option(
-        None, "--size", min=16, help="Center-crop size in pixels (default: the working size)."
+        None,
+        "--size",
+        min=16,
+        max=MAX_EVAL_SIZE,
+        help=f"Center-crop size in pixels, 16 to {MAX_EVAL_SIZE} (default: the working size).",
     ),
     samples: int = typer.Option(
         5, "-n", "--samples", min=2, help="Random samples per photo for the diversity measure."

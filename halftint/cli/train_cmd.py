@@ -68,7 +68,12 @@ LR = typer.Option(
 )
 BATCH = typer.Option(None, "--batch-size", metavar="N", help="Global batch size.", min=1)
 CROP = typer.Option(
-    None, "--crop-size", metavar="PX", help="Training crop side (default: the preset's).", min=16
+    None,
+    "--crop-size",
+    metavar="PX",
+    help="Training crop side, 16 to 1024 (default: the preset's).",
+    min=16,
+    max=1024,
 )
 SEED = typer.Option(
     None,

@@ -25,6 +25,8 @@ from halftint.errors import UsageError
 from halftint.halftone import METHODS, SPOTS
 
 STAGES = ("ihn", "hist", "colorizer", "fusion")
+# the largest training crop side (a 4096 crop was killed for memory at 23.7 GB of 24)
+MAX_CROP = 1024
 
 # share of `--time-budget` each stage gets when `all` runs with one, in proportion to the lite
 # schedule's measured cost (see PRESET_SCHEDULES)
@@ -245,7 +247,9 @@ def check(config: TrainConfig) -> None:
     _require(config.seed >= 0, "seed", config.seed, ">= 0")
     _require(config.threads >= 0, "threads", config.threads, ">= 0 (0: automatic)")
     _require(0.0 <= config.val_fraction < 1.0, "val_fraction", config.val_fraction, "in [0, 1)")
-    _require(config.crop_size >= 16, "crop_size", config.crop_size, ">= 16")
+    _require(
+        16 <= config.crop_size <= MAX_CROP, "crop_size", config.crop_size, f"in [16, {MAX_CROP}]"
+    )
     _require(
         config.cache_long_side >= config.crop_size,
         "cache_long_side",
@@ -272,7 +276,8 @@ def check(config: TrainConfig) -> None:
             0.0 <= schedule.lr_decay <= 1.0, f"{stage}.lr_decay", schedule.lr_decay, "in [0, 1]"
         )
         _require(schedule.batch_size >= 1, f"{stage}.batch_size", schedule.batch_size, ">= 1")
-        _require(schedule.crop_size >= 16, f"{stage}.crop_size", schedule.crop_size, ">= 16")
+        _require(16 <= schedule.crop_size <= MAX_CROP, f"{stage}.crop_size", schedule.crop_size,
+                 f"in [16, {MAX_CROP}]")  # fmt: skip
     halftone = config.halftone
     _require(bool(halftone.mixture), "halftone.mixture", halftone.mixture, "at least one method")
     for method, weight in halftone.mixture.items():

@@ -58,6 +58,7 @@ def prepare(
     run = RunFolder(Path(out))
     if run.root.exists() and not run.root.is_dir():
         raise UsageError(f"--out {out} is a file; give a folder for the run")
+    _check_writable(run.root, out)
     states = {stage: run.state_path(stage).is_file() for stage in STAGES}
     layers = [(load_toml(config_file), config_file)] if config_file is not None else []
     layers += overrides
@@ -94,6 +95,17 @@ def prepare(
         )
     _check_earlier_stages(stages, states, config, run, parent=parent, preset=preset)
     return resolve(config, preset.working_size), preset, run
+
+
+def _check_writable(root: Path, out: str | Path) -> None:
+    """The run folder can be made: its nearest existing parent is a folder we may write in."""
+    existing = root.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"--out {out}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: no permission to write in {existing}")
 
 
 def _layered(base: TrainConfig, layers: Sequence[Settings]) -> TrainConfig:
@@ -251,7 +263,12 @@ def train(
         main.note(_describe(hardware))
         ddp.barrier(distributed)  # every process has checked the folder before rank 0 writes
         if distributed.is_main:
-            write_text_atomic(run.config_path, to_toml(config))
+            try:
+                write_text_atomic(run.config_path, to_toml(config))
+            except OSError as error:
+                raise UsageError(
+                    f"cannot write the run folder {out}: {error.strerror or error}"
+                ) from None
         outcomes: list[StageOutcome] = []
         with StopRequest() as stop:
             for stage in stages:
