@@ -113,15 +113,30 @@ def _reason(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
+# the most bytes one input may hold (an uncompressed 16-bit RGB scan of 144 MP is 0.9 GB)
+MAX_INPUT_BYTES = 2 * 2**30
+
+
 def _read_bytes(source: str | os.PathLike[str], label: str) -> bytes:
+    limit = f"{MAX_INPUT_BYTES // 2**30} GiB"
     if str(source) == STDIO:
-        return sys.stdin.buffer.read()
+        data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+        if len(data) > MAX_INPUT_BYTES:
+            raise InputError(f"{label} holds more than {limit}: not an image halftint reads")
+        return data
     path = Path(source)
     if not path.exists():
         raise InputError(f"input not found: {label}")
     if path.is_dir():
         raise InputError(f"{label} is a folder, not an image file")
+    if not path.is_file():
+        raise InputError(
+            f"{label} is not a regular file (a device, pipe or socket); give an image file, "
+            "or - to read one from stdin"
+        )
     try:
+        if path.stat().st_size > MAX_INPUT_BYTES:
+            raise InputError(f"{label} is larger than {limit}: not an image halftint reads")
         return path.read_bytes()
     except OSError as error:
         raise InputError(f"cannot read {label}: {error.strerror or error}") from None
@@ -201,8 +216,7 @@ def write_image(
     format_name = "PNG" if target == STDIO else _format_for(Path(target))
     data = _encode(image, format_name)
     if target == STDIO:
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
+        _write_stdout(data)
         return
     path = Path(target)
     if path.exists() and not overwrite:
@@ -215,6 +229,21 @@ def write_image(
         _save_atomically(data, path)
     except OSError as error:
         raise OutputError(f"cannot write {path}: {error.strerror or _reason(error)}") from None
+
+
+def _write_stdout(data: bytes) -> None:
+    """The bytes of one image on stdout; a closed stdout is an OutputError, not a crash."""
+    stream = sys.stdout
+    if stream is None or getattr(stream, "closed", False):
+        raise OutputError("stdout is closed: cannot write the image there (give -o FILE)")
+    try:
+        stream.buffer.write(data)
+        stream.buffer.flush()
+    except BrokenPipeError:
+        raise  # the reader went away: the CLI ends quietly
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise OutputError(f"cannot write the image to stdout: {reason}") from None
 
 
 def check_output_path(dest: str | os.PathLike[str]) -> None:

@@ -290,3 +290,17 @@ def test_a_seed_out_of_range_is_one_line_and_writes_nothing(
         assert result.returncode == 2
         _one_error_line(result.stderr, message)
         assert not (tmp_path / "out.png").exists()
+
+
+def test_a_closed_stdout_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    photo = _photo(tmp_path / "in.png")
+    command = [sys.executable, "-m", "halftint", "halftone", str(photo), "-o", "-"]
+    result = subprocess.run(
+        ["sh", "-c", 'exec "$@" >&-', "sh", *command],
+        capture_output=False,
+        stderr=subprocess.PIPE,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    _one_error_line(result.stderr, "stdout is closed")

@@ -338,3 +338,21 @@ def test_resize_keeps_flat_tones_and_channels() -> None:
     assert rgb.min() >= 0.0 and rgb.max() <= 1.0
     with pytest.raises(ValueError, match="at least 1x1"):
         resize_image(gray, 0, 5)
+
+
+def test_a_device_is_refused_without_reading_it() -> None:
+    if not Path("/dev/zero").exists():
+        pytest.skip("no /dev/zero here")
+    with pytest.raises(InputError, match="/dev/zero is not a regular file"):
+        read_image("/dev/zero")
+
+
+def test_stdin_is_read_up_to_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    import halftint.io as halftint_io
+
+    monkeypatch.setattr(halftint_io, "MAX_INPUT_BYTES", 100)
+    stream = io.BytesIO(b"\0" * 100_000)
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(stream))
+    with pytest.raises(InputError, match="<stdin> holds more than"):
+        read_image("-")
+    assert stream.tell() == 101  # one byte past the bound is read, not the whole stream
