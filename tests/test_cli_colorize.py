@@ -425,3 +425,14 @@ def test_many_samples_run_in_chunks_and_match_fewer(
         _pixels(tmp_path / "many" / "print.random-5.png"),
         _pixels(tmp_path / "many" / "print.random-9.png"),
     )
+
+
+def test_colliding_inputs_are_refused_before_any_work(images: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(images / "print.png", folder / "scan.png")
+    Image.open(images / "print.png").convert("L").save(folder / "scan.tif")
+    for command in (["descreen"], ["colorize", "--random"]):
+        result = _run(*command, folder, "-o", tmp_path / "out")
+        _assert_one_line_error(result, 2, "would both write")
+    assert not (tmp_path / "out").exists()

@@ -304,3 +304,17 @@ def test_a_closed_stdout_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     _one_error_line(result.stderr, "stdout is closed")
+
+
+def test_two_inputs_that_would_write_one_output_are_refused_before_any_work(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "in"
+    _photo(folder / "pic.png")
+    _photo(folder / "pic.jpg", color=True)
+    _photo(folder / "other.png")
+    result = _halftint("halftone", str(folder), "-o", "out", "--overwrite", cwd=tmp_path)
+    assert result.returncode == 2
+    _one_error_line(result.stderr, "pic.jpg and ")
+    _one_error_line(result.stderr, "pic.png would both write")
+    assert not (tmp_path / "out").exists()

@@ -348,6 +348,8 @@ def _collect(inputs: list[str]) -> InputSet:
 
 def _plan(output: str | None, inputs: InputSet, per_input: int) -> OutputPlan:
     plan = OutputPlan.from_option(output, inputs, outputs_per_input=per_input)
+    # every output of an input shares its stem: one suffix shows every collision
+    plan.check_distinct(inputs.items, ".png")
     if plan.kind == "file" and plan.target is not None:
         from halftint.io import check_output_path
 

@@ -187,6 +187,25 @@ class OutputPlan:
         assert item.path is not None
         return item.path.with_name(item.path.stem + suffix)
 
+    def check_distinct(self, items: Sequence[InputItem], suffix: str) -> None:
+        """Refuse a batch in which two inputs would write the same output (`pic.png` and
+        `pic.jpg` both make `pic.halftone.png`), before any work is done.
+
+        Raises:
+            UsageError: naming both inputs and the output they share.
+        """
+        if self.kind in ("stdout", "file"):
+            return  # one input only (from_option checked)
+        seen: dict[Path | str, InputItem] = {}
+        for item in items:
+            destination = self.destination(item, suffix)
+            first = seen.setdefault(destination, item)
+            if first is not item:
+                raise UsageError(
+                    f"{first.label} and {item.label} would both write {destination}; rename "
+                    "one of them, or run them separately"
+                )
+
 
 @dataclass
 class BatchReport:

@@ -118,6 +118,7 @@ def halftone(  # noqa: PLR0917  (Typer maps every option to a parameter)
         )
     inputs_found.items = items
     plan = OutputPlan.from_option(output, inputs_found)
+    plan.check_distinct(inputs_found.items, OUTPUT_SUFFIX)
     if plan.kind == "file" and plan.target is not None:
         from halftint.io import check_output_path
 
