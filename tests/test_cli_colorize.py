@@ -436,3 +436,24 @@ def test_colliding_inputs_are_refused_before_any_work(images: Path, tmp_path: Pa
         result = _run(*command, folder, "-o", tmp_path / "out")
         _assert_one_line_error(result, 2, "would both write")
     assert not (tmp_path / "out").exists()
+
+
+def test_ctrl_c_says_interrupted_and_exits_130(tmp_path: Path) -> None:
+    """typer turns a KeyboardInterrupt into a silent exit 130; the CLI says what happened."""
+    import signal
+    import time
+
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "halftint", "colorize", "-", "--random", "-o", tmp_path / "x.png"],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environment,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
+    )
+    time.sleep(4)  # loading the weights or waiting for stdin: either way, interrupted
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert stderr.decode().strip().splitlines()[-1] == "halftint: error: interrupted"
+    assert not (tmp_path / "x.png").exists()

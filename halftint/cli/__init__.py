@@ -7,6 +7,8 @@ code: 2 for usage errors, 1 when some inputs failed, 0 on success.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
 
 import typer
@@ -24,10 +26,29 @@ from halftint.cli.common import print_error
 from halftint.errors import HalftintError
 
 
+def _watch_for_ctrl_c() -> list[bool]:
+    """Note a Ctrl-C (then interrupt as Python does); the list is true once one came."""
+    seen: list[bool] = []
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return seen  # ignored or handled by the caller: leave it so
+
+    def handle(number: int, frame: object) -> None:
+        seen.append(True)
+        raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError):  # not the main thread: nothing to watch
+        signal.signal(signal.SIGINT, handle)
+    return seen
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and exit with its status code."""
+    interrupted = _watch_for_ctrl_c()
     try:
         code = app(args=argv, prog_name="halftint", standalone_mode=False)
+        # typer turns a KeyboardInterrupt into a plain exit code 130, saying nothing
+        if code == 130 and interrupted:
+            print_error("interrupted")
     except (typer.Abort, KeyboardInterrupt):
         print_error("interrupted")
         code = 130

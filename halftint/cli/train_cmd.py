@@ -218,8 +218,10 @@ def _train(stages: list[str], options: dict[str, Any]) -> None:
         resume=options["resume"],
         reporter=reporter,
     )
-    if any(outcome.stopped for outcome in outcomes):
-        raise typer.Exit(130)
+    stopped = [outcome for outcome in outcomes if outcome.stopped]
+    if stopped:
+        # the shell's convention: 128 + the signal's number (SIGTERM 143, Ctrl-C 130)
+        raise typer.Exit(143 if stopped[-1].signal == "SIGTERM" else 130)
 
 
 class ProgressReporter:

@@ -103,13 +103,15 @@ class TrainingPhotos:
 
 @dataclass
 class StageOutcome:
-    """How a stage call ended: at `step` of `total`; `finished` or `stopped` early."""
+    """How a stage call ended: at `step` of `total`; `finished` or `stopped` early (by the
+    signal named in `signal`, e.g. "SIGTERM", when one stopped it)."""
 
     stage: str
     step: int
     total: int
     finished: bool
     stopped: bool
+    signal: str = ""
 
 
 def step_seed(seed: int, stage: str, step: int, rank: int) -> int:
@@ -287,7 +289,15 @@ def run_stage(
     ddp.barrier(distributed)
     reporter.stage_ended()
     finished = step >= total or out_of_time
-    return StageOutcome(stage_name, step, total, finished, stopped and interrupted)
+    stopped_by_request = stopped and interrupted
+    return StageOutcome(
+        stage_name,
+        step,
+        total,
+        finished,
+        stopped_by_request,
+        signal=stop.reason if stopped_by_request and stop.reason.startswith("SIG") else "",
+    )
 
 
 def _frozen_networks(
