@@ -77,7 +77,7 @@ def test_resolve_fills_preset_defaults() -> None:
     [
         ({"ihn": {"batch_size": -2}}, r"bad setting ihn\.batch_size = -2: must be >= 1"),
         ({"hist": {"steps": -1}}, r"bad setting hist\.steps = -1: must be >= 0"),
-        ({"crop_size": 8}, r"bad setting crop_size = 8: must be >= 16"),
+        ({"crop_size": 8}, r"bad setting crop_size = 8: must be in \[16, 1024\]"),
         ({"halftone": {"mixture": {"halftoning": 1.0}}}, r"must be one of floyd-steinberg"),
         ({"halftone": {"mixture": {"clustered": 0.0}}}, "a positive total weight"),
         ({"halftone": {"clustered_period": [1.0, 4.0]}}, r"2 <= low <= high"),

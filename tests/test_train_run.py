@@ -451,3 +451,48 @@ def test_an_out_folder_that_cannot_be_made_is_one_line(photos: Path, tmp_path: P
         assert result.returncode == 2, result.stderr
         assert "Traceback" not in result.stderr
         assert message in result.stderr.strip().splitlines()[-1]
+
+
+def test_a_one_off_time_limit_on_resume_is_not_kept(photos: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    base = ("train", "ihn", "--data", str(photos), "--out", str(run), *QUICK)
+    assert _halftint(*base, "--steps", "1").returncode == 0
+    # continue towards many steps, but only for a moment: stopped by the one-off limit
+    short = _halftint(*base, "--resume", "--steps", "100000", "--time-budget", "0.02")
+    assert short.returncode == 0, short.stderr
+    assert "time limit reached" in short.stderr
+    assert "minutes = 0.0" in (run / "config.toml").read_text(encoding="utf-8")
+    # a plain --resume goes on (it used to call the stage finished); stopped here by SIGTERM
+    process = subprocess.Popen(
+        [sys.executable, TINY_CLI, *base, "--resume"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_environment(),
+    )
+    assert process.stderr is not None
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if "resuming at step" in line:
+            process.send_signal(signal.SIGTERM)
+            break
+    rest = process.communicate(timeout=120)[1]
+    assert process.returncode == 143, "".join(lines) + rest
+    assert "already finished" not in "".join(lines)
+
+
+def test_resume_refuses_settings_that_change_the_results(photos: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    base = ("train", "ihn", "--data", str(photos), "--out", str(run), *QUICK)
+    assert _halftint(*base, "--steps", "1").returncode == 0
+    before = (run / "config.toml").read_text(encoding="utf-8")
+    refused = _halftint(*base, "--resume", "--steps", "2", "--seed", "5")
+    assert refused.returncode == 2
+    assert "--resume would change the results" in refused.stderr
+    assert "seed 0 -> 5" in refused.stderr and "--allow-changes" in refused.stderr
+    assert (run / "config.toml").read_text(encoding="utf-8") == before
+    # hardware and length may change; with --allow-changes the seed may too
+    assert _halftint(*base, "--resume", "--steps", "2", "--workers", "0").returncode == 0
+    allowed = _halftint(*base, "--resume", "--steps", "3", "--seed", "5", "--allow-changes")
+    assert allowed.returncode == 0, allowed.stderr
+    assert "seed = 5" in (run / "config.toml").read_text(encoding="utf-8")

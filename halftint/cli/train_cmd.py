@@ -49,6 +49,12 @@ CONFIG = typer.Option(
 RESUME = typer.Option(
     False, "--resume", help="Continue the stages already started in --out (skip finished ones)."
 )
+ALLOW_CHANGES = typer.Option(
+    False,
+    "--allow-changes",
+    help="With --resume: accept settings that change the run's results (seed, sizes, learning "
+    "rates, losses, halftone mixture); they are saved into the run.",
+)
 STEPS = typer.Option(
     None, "--steps", metavar="N", help="Optimizer steps (per stage for 'all').", min=1
 )
@@ -126,6 +132,7 @@ def _register(name: str, stages: tuple[str, ...], summary: str) -> None:
         preset: str | None = PRESET,
         config: str | None = CONFIG,
         resume: bool = RESUME,
+        allow_changes: bool = ALLOW_CHANGES,
         steps: int | None = STEPS,
         epochs: float | None = EPOCHS,
         time_budget: float | None = TIME_BUDGET,
@@ -216,6 +223,7 @@ def _train(stages: list[str], options: dict[str, Any]) -> None:
         config_file=options["config"],
         overrides=overrides,
         resume=options["resume"],
+        allow_changes=options["allow_changes"],
         reporter=reporter,
     )
     stopped = [outcome for outcome in outcomes if outcome.stopped]

@@ -185,6 +185,35 @@ PRESET_SCHEDULES: dict[str, dict[str, dict[str, float]]] = {
 }
 
 
+# settings a resumed run may change: where the photos and the hardware are, how often it reports,
+# and how long it runs; anything else would change its results (see `result_changes`)
+RESUMABLE_SETTINGS = frozenset(
+    {
+        "data", "val_data", "workers", "device", "threads", "precision", "perceptual_weights",
+        "init_from", "log_every", "checkpoint_every", "checkpoint_minutes", "sample_every",
+        "sample_count", "val_images",
+    }
+)  # fmt: skip
+RESUMABLE_SCHEDULE_SETTINGS = frozenset({"steps", "epochs", "minutes"})
+
+
+def result_changes(saved: TrainConfig, new: TrainConfig) -> list[str]:
+    """The settings (dotted names, with old and new values) in which `new` would change the
+    results of the run `saved` describes."""
+    old_values, new_values = saved.to_dict(), new.to_dict()
+    changes: list[str] = []
+    for key, value in new_values.items():
+        if key in RESUMABLE_SETTINGS:
+            continue
+        if key in STAGES:
+            for name, item in value.items():
+                if name not in RESUMABLE_SCHEDULE_SETTINGS and item != old_values[key][name]:
+                    changes.append(f"{key}.{name} {old_values[key][name]!r} -> {item!r}")
+        elif value != old_values.get(key):
+            changes.append(f"{key} {old_values.get(key)!r} -> {value!r}")
+    return changes
+
+
 def lr_factor(progress: float, decay: float) -> float:
     """Multiplier of a stage's learning rate at `progress` (0 at its start, 1 at its end).
 

@@ -10,6 +10,7 @@ This is what `halftint train ...` calls. Rules for an existing run folder:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,7 +22,15 @@ from halftint.data import MAX_PHOTO_SIDE, data_label, find_photos, load_photos, 
 from halftint.errors import UsageError
 from halftint.nets import Preset, get_preset
 from halftint.train import ddp
-from halftint.train.config import STAGES, TrainConfig, apply, load_toml, resolve, to_toml
+from halftint.train.config import (
+    STAGES,
+    TrainConfig,
+    apply,
+    load_toml,
+    resolve,
+    result_changes,
+    to_toml,
+)
 from halftint.train.export import BUNDLE_STAGES, export_bundle
 from halftint.train.loop import (
     NETWORK_SOURCES,
@@ -48,12 +57,15 @@ def prepare(
     config_file: str | None = None,
     overrides: Sequence[Settings] = (),
     resume: bool = False,
+    allow_changes: bool = False,
 ) -> tuple[TrainConfig, Preset, RunFolder]:
     """Merge the settings and check them against the run folder; writes nothing.
 
     Raises:
         UsageError: bad settings, no data folder, an unknown preset, a preset that differs from
-            the run's, or a stage with saved state and no `resume`.
+            the run's, or a stage with saved state and no `resume`, or a resumed run whose
+            results the settings would change (seed, sizes, learning rates, losses, data
+            mixture) without `allow_changes`.
     """
     run = RunFolder(Path(out))
     if run.root.exists() and not run.root.is_dir():
@@ -80,6 +92,13 @@ def prepare(
             raise UsageError(
                 f"{out} already has a {stage} stage; pass --resume to continue it, or choose "
                 "another --out"
+            )
+    if resume and run.config_path.is_file() and any(states[stage] for stage in stages):
+        changes = result_changes(saved, config)
+        if changes and not allow_changes:
+            raise UsageError(
+                f"--resume would change the results of {out}: {'; '.join(changes)} (pass "
+                "--allow-changes to continue with them, or choose another --out)"
             )
     if not config.data:
         raise UsageError("no training photos: pass --data FOLDER")
@@ -240,6 +259,7 @@ def train(
     config_file: str | None = None,
     overrides: Sequence[Settings] = (),
     resume: bool = False,
+    allow_changes: bool = False,
     reporter: Reporter | None = None,
 ) -> list[StageOutcome]:
     """Train `stages` in order into the run folder `out`, then export the bundle if complete.
@@ -250,8 +270,14 @@ def train(
         One outcome per stage trained (or found finished); a stop request ends the list early.
     """
     config, preset, run = prepare(
-        out, stages, config_file=config_file, overrides=overrides, resume=resume
+        out,
+        stages,
+        config_file=config_file,
+        overrides=overrides,
+        resume=resume,
+        allow_changes=allow_changes,
     )
+    persisted = _without_one_off_limits(config, run)
     wants_cuda = config.device.startswith("cuda") or (
         config.device == "auto" and torch.cuda.is_available()
     )
@@ -264,7 +290,7 @@ def train(
         ddp.barrier(distributed)  # every process has checked the folder before rank 0 writes
         if distributed.is_main:
             try:
-                write_text_atomic(run.config_path, to_toml(config))
+                write_text_atomic(run.config_path, to_toml(persisted))
             except OSError as error:
                 raise UsageError(
                     f"cannot write the run folder {out}: {error.strerror or error}"
@@ -291,6 +317,21 @@ def train(
         return outcomes
     finally:
         ddp.stop(distributed)
+
+
+def _without_one_off_limits(config: TrainConfig, run: RunFolder) -> TrainConfig:
+    """What config.toml keeps: a time limit given to continue a stage that had started is for
+    this call only (else a later plain --resume would take it for the run's own and stop)."""
+    if not run.config_path.is_file():
+        return config
+    saved = apply(TrainConfig(), load_toml(run.config_path), str(run.config_path))
+    kept = dataclasses.replace(config)
+    for stage in STAGES:
+        if run.state_path(stage).is_file():
+            schedule = dataclasses.replace(config.schedule(stage))
+            schedule.minutes = saved.schedule(stage).minutes
+            setattr(kept, stage, schedule)
+    return kept
 
 
 def _describe(hardware: Hardware) -> str:
