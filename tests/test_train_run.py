@@ -496,3 +496,23 @@ def test_resume_refuses_settings_that_change_the_results(photos: Path, tmp_path:
     allowed = _halftint(*base, "--resume", "--steps", "3", "--seed", "5", "--allow-changes")
     assert allowed.returncode == 0, allowed.stderr
     assert "seed = 5" in (run / "config.toml").read_text(encoding="utf-8")
+
+
+def test_a_converted_bundle_keeps_its_parent_and_screen_periods(
+    finished_run: Path, photos: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "child"
+    trained = _halftint(
+        "train", "ihn", "--data", str(photos), "--out", str(run), "--steps", "1",
+        "--init-from", str(finished_run / "bundle"), *QUICK,
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    exported = _halftint("train", "export", "--out", str(run), "--to", str(tmp_path / "named"))
+    assert exported.returncode == 0, exported.stderr
+    converted = _halftint("weights", "convert", str(tmp_path / "named"), str(tmp_path / "half"))
+    assert converted.returncode == 0, converted.stderr
+    for folder in ("named", "half"):
+        meta = json.loads((tmp_path / folder / "bundle.json").read_text(encoding="utf-8"))
+        assert meta["name"] == "named"  # a bundle exported elsewhere is named after its folder
+        assert meta["parent"]["name"] == "all"
+        assert meta["screen_periods"] == [3.0, 12.0]

@@ -217,6 +217,8 @@ def convert(
         name=meta.get("name"),
         dtype=dtype,
         overwrite=overwrite,
+        parent=meta.get("parent"),
+        screen_periods=meta.get("screen_periods"),
     )
     converted = load_bundle(out)
     change = largest_weight_change(original.networks, converted.networks)

@@ -90,7 +90,12 @@ def export_bundle(
         halftone_methods=methods,
         data=_data_description(states, config, parent, inherited),
         metrics=validation_metrics(run),
-        name=run.root.resolve().name,
+        # named after its folder when exported elsewhere, else after the run
+        name=(
+            destination.name
+            if destination is not None and destination != run.bundle_path
+            else run.root.resolve().name
+        ),
         overwrite=overwrite,
         parent=parent.record() if parent is not None else None,
         screen_periods=_screen_periods(config, parent, inherited),
