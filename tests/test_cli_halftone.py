@@ -318,3 +318,14 @@ def test_two_inputs_that_would_write_one_output_are_refused_before_any_work(
     _one_error_line(result.stderr, "pic.jpg and ")
     _one_error_line(result.stderr, "pic.png would both write")
     assert not (tmp_path / "out").exists()
+
+
+def test_an_unknown_output_extension_is_an_error_not_a_new_folder(tmp_path: Path) -> None:
+    photo = _photo(tmp_path / "in.png")
+    result = _halftint("halftone", str(photo), "-o", "x.xyz", cwd=tmp_path)
+    assert result.returncode == 2
+    _one_error_line(result.stderr, "-o x.xyz: unknown image extension '.xyz'")
+    assert not (tmp_path / "x.xyz").exists()
+    # a trailing slash still names a folder
+    assert _halftint("halftone", str(photo), "-o", "x.xyz/", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "x.xyz" / "in.halftone.png").is_file()

@@ -163,9 +163,15 @@ class OutputPlan:
         target = Path(out)
         if target.is_dir() or out.endswith(("/", "\\")) or len(inputs.items) > 1:
             return cls("folder", target)
-        if target.suffix.lower() not in IMAGE_SUFFIXES:
-            # no image suffix: the user means a (new) folder
+        if not target.suffix:
+            # no suffix: the user means a (new) folder
             return cls("folder", target)
+        if target.suffix.lower() not in IMAGE_SUFFIXES:
+            allowed = ", ".join(sorted(IMAGE_SUFFIXES))
+            raise UsageError(
+                f"-o {out}: unknown image extension {target.suffix!r} (use one of {allowed}, "
+                f"or {out}/ for a folder)"
+            )
         if total > 1:
             raise UsageError(
                 f"-o {out} is one file, but this run makes {total} images; give a folder instead"
