@@ -14,6 +14,7 @@ import os
 import secrets
 import struct
 import sys
+import warnings
 import zlib
 from pathlib import Path
 from typing import Literal
@@ -50,6 +51,10 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _SIXTEEN_BIT_GRAY_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 
 
+class LargeImageWarning(UserWarning):
+    """An image large enough that reading and processing it takes much memory."""
+
+
 class OutputError(HalftintError):
     """An output image could not be written."""
 
@@ -81,10 +86,20 @@ def read_image(source: str | os.PathLike[str], mode: Literal["gray", "rgb"] = "r
     if not data:
         raise InputError(f"{label} is empty (0 bytes), not an image")
     try:
-        # a file already in memory: nothing to close, and no copy for the EXIF turn
-        image = Image.open(io.BytesIO(data))
-        image.load()
-        ImageOps.exif_transpose(image, in_place=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", Image.DecompressionBombWarning)
+            # a file already in memory: nothing to close, and no copy for the EXIF turn
+            image = Image.open(io.BytesIO(data))
+            image.load()
+            ImageOps.exif_transpose(image, in_place=True)
+        if any(issubclass(w.category, Image.DecompressionBombWarning) for w in caught):
+            warnings.warn(
+                LargeImageWarning(
+                    f"{label} is a very large image ({image.width}×{image.height}, "
+                    f"{image.width * image.height / 1e6:.0f} MP): it needs several GB of memory"
+                ),
+                stacklevel=2,
+            )
     except Image.DecompressionBombError:
         raise InputError(
             f"{label} is too large to read safely (over {2 * _pixel_limit()} pixels, "

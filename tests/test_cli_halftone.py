@@ -329,3 +329,21 @@ def test_an_unknown_output_extension_is_an_error_not_a_new_folder(tmp_path: Path
     # a trailing slash still names a folder
     assert _halftint("halftone", str(photo), "-o", "x.xyz/", cwd=tmp_path).returncode == 0
     assert (tmp_path / "x.xyz" / "in.halftone.png").is_file()
+
+
+def test_a_very_large_image_is_one_warning_line(tmp_path: Path) -> None:
+    photo = _photo(tmp_path / "big.png")
+    code = (
+        "import PIL.Image\n"
+        "PIL.Image.MAX_IMAGE_PIXELS = 1000  # the photo's 1,536 pixels are over it, not 2x\n"
+        "from halftint.cli import main\n"
+        f"main(['halftone', {str(photo)!r}, '-o', 'out.png'])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("halftint: warning: ")
+    assert "big.png is a very large image (48×32" in lines[0]
+    assert (tmp_path / "out.png").is_file()

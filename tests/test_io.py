@@ -356,3 +356,20 @@ def test_stdin_is_read_up_to_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(InputError, match="<stdin> holds more than"):
         read_image("-")
     assert stream.tell() == 101  # one byte past the bound is read, not the whole stream
+
+
+def test_a_very_large_image_gives_one_warning_of_our_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import warnings
+
+    from halftint.io import LargeImageWarning
+
+    path = tmp_path / "big.png"
+    Image.new("L", (40, 30), 128).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 1,200 pixels: over, but not 2x
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read_image(path, "gray")
+    assert [w.category for w in caught] == [LargeImageWarning]
+    assert "big.png is a very large image (40×30" in str(caught[0].message)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+import warnings
+from typing import TextIO
 
 import typer
 
@@ -24,6 +26,19 @@ from halftint.cli import (  # noqa: F401  (importing a command module registers 
 from halftint.cli.app import app
 from halftint.cli.common import print_error
 from halftint.errors import HalftintError
+
+
+def _one_line_warning(  # noqa: PLR0917  (the signature of warnings.showwarning)
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """Warnings as one line on stderr, in the CLI's voice (no file names, no source lines)."""
+    del category, filename, lineno, file, line
+    print(f"halftint: warning: {message}", file=sys.stderr)
 
 
 def _watch_for_ctrl_c() -> list[bool]:
@@ -43,6 +58,7 @@ def _watch_for_ctrl_c() -> list[bool]:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and exit with its status code."""
+    warnings.showwarning = _one_line_warning
     interrupted = _watch_for_ctrl_c()
     try:
         code = app(args=argv, prog_name="halftint", standalone_mode=False)
