@@ -283,7 +283,8 @@ def render_model_card(meta: dict[str, Any]) -> str:
     lines.append("")
     if meta.get("metrics"):
         lines += ["## Metrics", "", "| metric | value |", "|---|---:|"]
-        lines += [f"| {name} | {value} |" for name, value in sorted(_flatten(meta["metrics"]))]
+        metrics = sorted(flatten_metrics(meta["metrics"]))
+        lines += [f"| {name} | {value} |" for name, value in metrics]
         lines.append("")
     lines += [
         "## Use",
@@ -296,10 +297,11 @@ def render_model_card(meta: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _flatten(metrics: dict[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
+def flatten_metrics(metrics: dict[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
+    """(dotted name, value) of every leaf of a nested metrics dict, in order."""
     for key, value in metrics.items():
         if isinstance(value, dict):
-            yield from _flatten(value, f"{prefix}{key}.")
+            yield from flatten_metrics(value, f"{prefix}{key}.")
         else:
             yield f"{prefix}{key}", value
 

@@ -86,3 +86,27 @@ def test_bad_preset_or_weights_is_one_line(
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+def test_plain_info_names_the_default_weights() -> None:
+    from halftint.hub import DEFAULT_BUNDLE
+
+    result = run_info()
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stderr.splitlines() if "default_weights" in line)
+    assert f"{DEFAULT_BUNDLE} (shipped; preset lite, " in line and "parameters)" in line
+    data = json.loads(run_info("--json").stdout)
+    assert data["default_weights"].startswith(DEFAULT_BUNDLE)
+
+
+def test_bundle_metrics_print_as_a_table(tiny_bundle: Path, tmp_path: Path) -> None:
+    from halftint.checkpoint import record_metrics
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    record_metrics(bundle, {"eval": {"descreen": {"floyd-steinberg": {"psnr": 30.123456}}}})
+    result = run_info("--weights", str(bundle))
+    assert result.returncode == 0, result.stderr
+    row = next(line for line in result.stderr.splitlines() if "floyd-steinberg.psnr" in line)
+    assert "eval.descreen.floyd-steinberg.psnr" in row and "30.12" in row
+    assert '{"eval"' not in result.stderr  # no longer one long JSON line

@@ -53,7 +53,29 @@ def system_info() -> dict[str, Any]:
         "devices": devices,
         "cpu_threads": torch.get_num_threads(),
         "cache_folder": _hf_cache_folder(),
+        "default_weights": _default_weights(),
     }
+
+
+def _default_weights() -> str:
+    """What colorize and descreen use without --weights: `$HALFTINT_WEIGHTS` or the shipped
+    bundle, with its preset and parameter count (from its bundle.json: nothing is loaded)."""
+    from halftint.checkpoint import read_bundle_meta
+    from halftint.errors import WeightsError
+    from halftint.hub import DEFAULT_BUNDLE, ENVIRONMENT_VARIABLE, embedded_bundles
+
+    chosen = os.environ.get(ENVIRONMENT_VARIABLE)
+    if chosen:
+        return f"{chosen} (from ${ENVIRONMENT_VARIABLE})"
+    folder = embedded_bundles().get(DEFAULT_BUNDLE)
+    if folder is None:
+        return "none shipped"
+    try:
+        meta = read_bundle_meta(folder)
+    except WeightsError as error:
+        return f"{DEFAULT_BUNDLE} (unreadable: {error})"
+    parameters = sum(int(row.get("parameters", 0)) for row in meta["networks"].values())
+    return f"{DEFAULT_BUNDLE} (shipped; preset {meta['preset']}, {parameters:,} parameters)"
 
 
 def _network_rows(networks: Mapping[str, tuple[str | None, dict[str, Any]]]) -> dict[str, Any]:
@@ -143,6 +165,9 @@ def _print_networks(title: str, data: dict[str, Any], fields: list[str]) -> None
         if isinstance(value, list):
             value = ", ".join(str(item) for item in value) or "-"
         elif isinstance(value, dict):
+            if key == "metrics" and value:
+                _print_metrics(value)
+                continue
             value = json.dumps(value) if value else "-"
         console.print(
             f"[bold]{key:>17}[/]  {escape(str(value))}",
@@ -150,6 +175,21 @@ def _print_networks(title: str, data: dict[str, Any], fields: list[str]) -> None
             markup=True,
             highlight=False,
         )
+
+
+def _print_metrics(metrics: dict[str, Any]) -> None:
+    """A bundle's recorded metrics as a table of dotted names and values."""
+    from rich.table import Table
+
+    from halftint.checkpoint import flatten_metrics
+
+    table = Table(title="metrics", title_justify="left", show_edge=False)
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for name, value in flatten_metrics(metrics):
+        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+        table.add_row(escape(name), escape(shown))
+    console.print(table)
 
 
 @app.command()
