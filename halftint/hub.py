@@ -363,8 +363,8 @@ def _download(source: HubSource, relative: str, revision: str, cache_dir: str | 
     except LocalEntryNotFoundError as error:
         raise WeightsError(
             f"cannot reach the Hub at {constants.ENDPOINT} and {source} is not in the cache "
-            f"{cache_folder(cache_dir)}; check the network, or prefetch it elsewhere with "
-            f"`halftint weights download {source}` and copy the cache folder here"
+            f"{cache_folder(cache_dir)}; check the network (a machine that has none needs a copy "
+            "of a cache folder that holds the bundle)"
         ) from error
     except GatedRepoError as error:
         raise WeightsError(
