@@ -125,10 +125,10 @@ def _print_at(scene: np.ndarray, dpi: float) -> np.ndarray:
     return np.asarray(dither(scene, "clustered", lpi=85, dpi=dpi, angle=45), np.float32)
 
 
-@pytest.mark.xfail(reason="lite-photos-v2's IHN: 27.1 vs 28.6 dB", strict=True)
 def test_a_600_and_a_1200_dpi_scan_of_one_print_descreen_alike() -> None:
-    """Screen analysis brings the 1200 dpi scan's 14 px period into the trained range, so both
-    scans give the same picture at the same output size (PSNR against the photo within 1 dB)."""
+    """Screen analysis brings the 1200 dpi scan's 14 px period into the trained range, so at the
+    same output size it descreens at least as well as the 600 dpi scan, less 1 dB (it is better:
+    its dots have four times the pixels, so more tone levels), and much better than as it is."""
     import cv2
     import torch
 
@@ -146,6 +146,9 @@ def test_a_600_and_a_1200_dpi_scan_of_one_print_descreen_alike() -> None:
     with torch.no_grad():
         low_gray = colorizer.descreen(torch.from_numpy(low)[None, None])[0, 0].numpy()
         high_gray = colorizer.descreen(torch.from_numpy(high)[None, None])[0, 0].numpy()
+        as_is = colorizer.descreen(torch.from_numpy(high)[None, None], screen="none")[0, 0]
     high_at_600 = cv2.resize(high_gray, (384, 256), interpolation=cv2.INTER_AREA)
+    as_is_at_600 = cv2.resize(as_is.numpy(), (384, 256), interpolation=cv2.INTER_AREA)
     assert colorizer.screen_factor(torch.from_numpy(high)[None, None]) < 0.9
-    assert abs(psnr(low_gray, scene) - psnr(high_at_600, scene)) <= 1.0
+    assert psnr(high_at_600, scene) >= psnr(low_gray, scene) - 1.0
+    assert psnr(high_at_600, scene) >= psnr(as_is_at_600, scene) + 0.5
