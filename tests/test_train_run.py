@@ -509,10 +509,17 @@ def test_a_converted_bundle_keeps_its_parent_and_screen_periods(
     assert trained.returncode == 0, trained.stderr
     exported = _halftint("train", "export", "--out", str(run), "--to", str(tmp_path / "named"))
     assert exported.returncode == 0, exported.stderr
+    meta = json.loads((tmp_path / "named" / "bundle.json").read_text(encoding="utf-8"))
+    assert meta["screen_periods"] == [3.0, 12.0]  # the training mixture's
+    exported = _halftint(
+        "train", "export", "--out", str(run), "--to", str(tmp_path / "named"),
+        "--overwrite", "--screen-periods", "3,10",
+    )  # fmt: skip
+    assert exported.returncode == 0, exported.stderr
     converted = _halftint("weights", "convert", str(tmp_path / "named"), str(tmp_path / "half"))
     assert converted.returncode == 0, converted.stderr
     for folder in ("named", "half"):
         meta = json.loads((tmp_path / folder / "bundle.json").read_text(encoding="utf-8"))
         assert meta["name"] == "named"  # a bundle exported elsewhere is named after its folder
         assert meta["parent"]["name"] == "all"
-        assert meta["screen_periods"] == [3.0, 12.0]
+        assert meta["screen_periods"] == [3.0, 10.0]

@@ -24,6 +24,7 @@ from rich.progress import (
 
 from halftint.cli.app import train_app
 from halftint.cli.common import SEED_MAX, console, note
+from halftint.errors import UsageError
 
 # how often a run whose stderr is not a terminal (a log file) prints a progress line
 PLAIN_PROGRESS_SECONDS = 30.0
@@ -155,7 +156,7 @@ for _name, _stages, _summary in STAGE_COMMANDS:
 
 
 @train_app.command("export")
-def train_export(
+def train_export(  # noqa: PLR0917  (Typer maps every option to a parameter)
     out: str = typer.Option(..., "--out", "-o", help="The run folder."),
     to: str | None = typer.Option(None, "--to", help="Bundle folder (default: RUN/bundle)."),
     include_training_networks: bool = typer.Option(
@@ -169,6 +170,13 @@ def train_export(
         help="Bundle the networks of stages the run did not train come from (default: the "
         "run's --init-from).",
     ),
+    screen_periods: str | None = typer.Option(
+        None,
+        "--screen-periods",
+        metavar="LO,HI",
+        help="Dot periods (px) screen analysis brings clustered-dot prints into with these "
+        "weights (default: the periods IHN was trained on); see benchmarks/screen_range.py.",
+    ),
 ) -> None:
     """Export a run's trained networks as a weights bundle."""
     from halftint.train.export import export_run
@@ -179,8 +187,25 @@ def train_export(
         include_training_networks=include_training_networks,
         overwrite=overwrite,
         init_from=init_from,
+        screen_periods=_periods(screen_periods) if screen_periods is not None else None,
     )
     note(f"exported the weights bundle to {path}")
+
+
+def _periods(text: str) -> tuple[float, float]:
+    """`--screen-periods LO,HI`: two numbers 2 <= LO <= HI (a UsageError otherwise)."""
+    import math
+
+    parts = text.split(",")
+    try:
+        low, high = (float(part) for part in parts)
+    except ValueError:
+        low = high = math.nan
+    if not (math.isfinite(low) and math.isfinite(high) and 2.0 <= low <= high):
+        raise UsageError(
+            f"--screen-periods must be two numbers LO,HI with 2 <= LO <= HI (pixels), got {text!r}"
+        )
+    return low, high
 
 
 def _train(stages: list[str], options: dict[str, Any]) -> None:

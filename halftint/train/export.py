@@ -33,6 +33,7 @@ def export_bundle(
     include_training_networks: bool = False,
     overwrite: bool = True,
     parent: ParentBundle | None = None,
+    screen_periods: tuple[float, float] | None = None,
 ) -> Path:
     """Write the run's bundle to `destination` (default `RUN/bundle`) and return its path.
 
@@ -44,6 +45,8 @@ def export_bundle(
         include_training_networks: also store D and H (only needed to train further).
         overwrite: replace an existing bundle there.
         parent: where the networks of the stages the run lacks come from.
+        screen_periods: the periods screen analysis brings prints into (default: IHN's
+            training range, or the parent's when IHN is the parent's).
 
     Raises:
         UsageError: a stage the bundle needs has no state in the run folder (and no parent).
@@ -98,7 +101,7 @@ def export_bundle(
         ),
         overwrite=overwrite,
         parent=parent.record() if parent is not None else None,
-        screen_periods=_screen_periods(config, parent, inherited),
+        screen_periods=screen_periods or _screen_periods(config, parent, inherited),
     )
 
 
@@ -145,6 +148,7 @@ def export_run(
     include_training_networks: bool = False,
     overwrite: bool = False,
     init_from: str | None = None,
+    screen_periods: tuple[float, float] | None = None,
 ) -> Path:
     """`halftint train export`: the bundle of an existing run folder.
 
@@ -173,4 +177,5 @@ def export_run(
         include_training_networks=include_training_networks,
         overwrite=True,
         parent=open_parent(source, preset) if source else None,
+        screen_periods=screen_periods,
     )
