@@ -48,7 +48,7 @@ from huggingface_hub.utils import (
 from halftint._version import __version__
 from halftint.errors import UsageError, WeightsError
 
-DEFAULT_BUNDLE = "lite-photos-v2"
+DEFAULT_BUNDLE = "lite-photos-v3"
 ENVIRONMENT_VARIABLE = "HALFTINT_WEIGHTS"
 HUB_SCHEME = "hf://"
 MANIFEST = "bundle.json"

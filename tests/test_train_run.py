@@ -419,7 +419,7 @@ def _tampered(source: Path, tmp_path: Path) -> Path:
     ("source", "message"),
     [
         ("no-such-bundle", "--init-from no-such-bundle: "),
-        ("lite-photos-v2", "the bundle is of preset 'lite', the run of 'tiny'"),
+        ("lite-photos-v3", "the bundle is of preset 'lite', the run of 'tiny'"),
         ("tampered", "does not match its sha256"),
     ],
 )

@@ -125,7 +125,8 @@ def _data_description(
     trained = next((str(state["data"]) for state in states.values() if "data" in state), "")
     text = trained or data_label(config.data)
     if parent is not None and inherited:
-        text += f"; {', '.join(inherited)} from the bundle {parent.name} ({parent.meta['data']})"
+        # the parent's own data description is not repeated: older bundles hold absolute paths
+        text += f"; {', '.join(inherited)} from the bundle {parent.name} (sha256 in 'parent')"
     return text
 
 
