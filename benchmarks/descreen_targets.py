@@ -24,12 +24,11 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
-import platform
-from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
+from ihn_pilots import cpu_model  # the same folder: benchmarks run as scripts
 
 from halftint.checkpoint import load_bundle
 from halftint.halftone import dither
@@ -48,16 +47,6 @@ RAMP_METHODS = [
     ("clustered 4 px", {"lpi": 150.0, "dpi": 600.0}),
     ("clustered 6 px", {"lpi": 100.0, "dpi": 600.0}),
 ]
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def tone(colorizer: Colorizer) -> list[str]:
@@ -144,7 +133,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     colorizer = Colorizer(load_bundle(resolve_weights(args.weights)), device="cpu")
-    print(f"CPU: {_cpu()}, {args.threads} thread(s); weights: {colorizer.working_size} px")
+    print(f"CPU: {cpu_model()}, {args.threads} thread(s); weights: {colorizer.working_size} px")
     print()
     print("\n".join(tone(colorizer)))
     print()

@@ -219,7 +219,7 @@ def main() -> None:
         "final_loss": float(np.mean(losses[-100:])),
         "held_out_photos": len(held),
         "scores": scores,
-        "cpu": _cpu(),
+        "cpu": cpu_model(),
         "threads": args.threads,
     }
     if args.out:
@@ -236,7 +236,8 @@ def main() -> None:
         raise SystemExit("loss diverged")
 
 
-def _cpu() -> str:
+def cpu_model() -> str:
+    """The CPU model name (from /proc/cpuinfo), for figures that depend on it."""
     try:
         for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
             if line.startswith("model name"):
