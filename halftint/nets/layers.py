@@ -74,6 +74,30 @@ class SampleStatisticsBatchNorm2d(nn.BatchNorm2d):
         return F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
 
 
+class CodeModulation(nn.Module):
+    """FiLM: `x * (1 + gamma(z)) + beta(z)`, per channel, from a code `z` (Perez et al., 2018).
+
+    The linear map starts at zero, so a fresh modulation is the identity. A code applied this
+    way, after a normalization, survives it; a code tiled over the input is a per-channel
+    constant that each sample's own normalization subtracts again.
+    """
+
+    def __init__(self, code_dim: int, channels: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(code_dim, 2 * channels)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        """`(B, C, H, W)`, `(B, code_dim)` -> `(B, C, H, W)`."""
+        gamma, beta = self.linear(code.to(x.dtype)).unsqueeze(-1).unsqueeze(-1).chunk(2, dim=1)
+        return x * (1 + gamma) + beta
+
+
+UNET_NORMS = ("batch", "instance")
+UNET_PADDINGS = ("zeros", "reflect")
+
+
 class UNet(nn.Module):
     """The U-Net of G and IHN (pix2pix generator with bilinear upsampling).
 
@@ -81,15 +105,18 @@ class UNet(nn.Module):
     input's width on the way up; every level but the outermost concatenates its input (the skip)
     with its up output:
 
-    - down: LeakyReLU(0.2) -> Conv4x4 stride 2 -> BatchNorm (outermost: conv only;
+    - down: LeakyReLU(0.2) -> Conv4x4 stride 2 -> norm (outermost: conv only;
       innermost: no norm),
-    - up: ReLU -> bilinear x2 -> reflection pad 1 -> Conv3x3 -> BatchNorm (outermost: no norm,
+    - up: ReLU -> bilinear x2 -> reflection pad 1 -> Conv3x3 -> norm (outermost: no norm,
       then tanh), with dropout after the two levels just above the innermost.
 
-    With `sample_statistics`, the BatchNorms normalize each sample by its own statistics at
-    inference (see `SampleStatisticsBatchNorm2d`). An optional `bottleneck` module runs between
-    the innermost down and up (IHN's dense block); it must keep the channel count. All
-    convolutions have bias.
+    `norm` is "batch" (BatchNorm; with `sample_statistics` each sample is normalized by its own
+    statistics at inference, see `SampleStatisticsBatchNorm2d`) or "instance" (each sample's own
+    statistics in training and at inference alike). `padding` is the down convolutions' border
+    rule ("zeros" as pix2pix, or "reflect"). With `code_dim` > 0 the forward pass takes a code
+    that modulates every level's down and up output but the last (`CodeModulation`). An
+    optional `bottleneck` module runs between the innermost down and up (IHN's dense block); it
+    must keep the channel count. All convolutions have bias.
 
     Shapes: `(B, in_channels, H, W)` -> `(B, out_channels, H, W)` in [-1, 1] (tanh), for any
     H, W: the input is reflect-padded to a multiple of `2**depth` and the output cropped back.
@@ -107,23 +134,31 @@ class UNet(nn.Module):
         dropout: float,
         bottleneck: nn.Module | None = None,
         sample_statistics: bool = False,
+        norm: str = "batch",
+        padding: str = "zeros",
+        code_dim: int = 0,
     ) -> None:
         super().__init__()
         if depth < 2:
             raise ValueError(f"a U-Net needs depth >= 2, got {depth}")
+        if norm not in UNET_NORMS:
+            raise ValueError(f"norm must be one of {', '.join(UNET_NORMS)}, got {norm!r}")
+        if padding not in UNET_PADDINGS:
+            raise ValueError(f"padding must be one of {', '.join(UNET_PADDINGS)}, got {padding!r}")
         self.depth = depth
         inner = level_channels(base_channels, depth, max_multiplier)
         outer = [out_channels, *inner[:-1]]
         inputs = [in_channels, *inner[:-1]]
         innermost = depth - 1
-        norm = SampleStatisticsBatchNorm2d if sample_statistics else nn.BatchNorm2d
         self.downs = nn.ModuleList()
         self.ups = nn.ModuleList()
         for level in range(depth):
             down: list[nn.Module] = [] if level == 0 else [nn.LeakyReLU(0.2)]
-            down.append(nn.Conv2d(inputs[level], inner[level], 4, stride=2, padding=1))
+            down.append(
+                nn.Conv2d(inputs[level], inner[level], 4, stride=2, padding=1, padding_mode=padding)
+            )
             if 0 < level < innermost:
-                down.append(norm(inner[level]))
+                down.append(_norm(norm, inner[level], sample_statistics))
             self.downs.append(nn.Sequential(*down))
 
             # below the innermost level nothing is concatenated, above it the skip doubles width
@@ -137,26 +172,46 @@ class UNet(nn.Module):
             if level == 0:
                 up.append(nn.Tanh())
             else:
-                up.append(norm(outer[level]))
+                up.append(_norm(norm, outer[level], sample_statistics))
             if max(0, innermost - 3) < level < innermost and dropout > 0:
                 up.append(nn.Dropout(dropout))
             self.ups.append(nn.Sequential(*up))
         self.bottleneck = bottleneck if bottleneck is not None else nn.Identity()
+        self.code_dim = code_dim
+        if code_dim > 0:
+            self.down_codes = nn.ModuleList(CodeModulation(code_dim, c) for c in inner)
+            self.up_codes = nn.ModuleList(CodeModulation(code_dim, c) for c in outer[1:])
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
         """Run the U-Net; see the class docstring for the contract."""
+        if (code is not None) != (self.code_dim > 0):
+            raise ValueError(
+                f"this U-Net takes a code of {self.code_dim} values"
+                if self.code_dim
+                else "this U-Net takes no code"
+            )
         height, width = image.shape[-2:]
         x = reflect_pad_to_multiple(image, 2**self.depth)
         skips = []
-        for down in self.downs:
+        for level, down in enumerate(self.downs):
             skips.append(x)
             x = down(x)
+            if code is not None:
+                x = self.down_codes[level](x, code)
         x = self.bottleneck(x)
         for level in reversed(range(self.depth)):
             x = self.ups[level](x)
             if level > 0:
+                if code is not None:
+                    x = self.up_codes[level - 1](x, code)
                 x = torch.cat([skips[level], x], dim=1)
         return x[..., :height, :width]
+
+
+def _norm(kind: str, channels: int, sample_statistics: bool) -> nn.Module:
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=True)
+    return SampleStatisticsBatchNorm2d(channels) if sample_statistics else nn.BatchNorm2d(channels)
 
 
 class ResidualBlock(nn.Module):

@@ -23,6 +23,7 @@ else:  # Python 3.10: the same parser, from PyPI
 from halftint.data import HalftoneSettings, ReferenceSettings
 from halftint.errors import UsageError
 from halftint.halftone import METHODS, SPOTS
+from halftint.nets.presets import NETWORK_CLASSES
 
 STAGES = ("ihn", "hist", "colorizer", "fusion")
 # the largest training crop side (a 4096 crop was killed for memory at 23.7 GB of 24)
@@ -105,6 +106,9 @@ class TrainConfig:
         perceptual_weights: local torchvision VGG16 weights for `losses.ihn_perceptual`.
         init_from: a weights bundle (folder, embedded name or hf://...) the run starts from and
             takes the networks it does not train from (see `halftint.train.parent`); empty: none.
+        init_fresh: networks the run trains from fresh weights although `init_from` has them
+            (e.g. ["encoder", "generator", "discriminator"] to retrain the colorization part
+            on a bundle's IHN).
         log_every: steps between metrics records.
         checkpoint_every: steps between state saves (also every `checkpoint_minutes`, at epoch
             ends at most once a minute, and when stopped).
@@ -131,6 +135,7 @@ class TrainConfig:
     precision: str = "auto"
     perceptual_weights: str = ""
     init_from: str = ""
+    init_fresh: tuple[str, ...] = ()
     log_every: int = 10
     checkpoint_every: int = 250
     checkpoint_minutes: float = 5.0
@@ -292,6 +297,8 @@ def check(config: TrainConfig) -> None:
     for name in ("log_every", "checkpoint_every", "sample_every"):
         _require(getattr(config, name) >= 1, name, getattr(config, name), ">= 1")
     _require(config.sample_count >= 1, "sample_count", config.sample_count, ">= 1")
+    for key in config.init_fresh:
+        _require(key in NETWORK_CLASSES, "init_fresh", key, f"one of {', '.join(NETWORK_CLASSES)}")
     _require(config.val_images >= 1, "val_images", config.val_images, ">= 1")
     for stage in STAGES:
         schedule = config.schedule(stage)

@@ -161,7 +161,9 @@ def run_stage(
     parent = open_parent(config.init_from, preset) if config.init_from else None
     state = load_state(run.state_path(stage_name))
     if state is None and parent is not None:
-        inherited = [key for key in stage_class.trained if parent.has(key)]
+        inherited = [
+            key for key in stage_class.trained if parent.has(key) and key not in config.init_fresh
+        ]
         for key, network in parent.load(inherited).items():
             networks[key].load_state_dict(network.state_dict())
         if inherited:

@@ -109,9 +109,8 @@ def prepare(
     parent = open_parent(config.init_from, preset) if config.init_from else None
     if parent is not None:
         fresh = [stage for stage in stages if not states[stage]]
-        check_networks(
-            parent, preset, {key for stage in fresh for key in STAGE_CLASSES[stage].trained}
-        )
+        trained = {key for stage in fresh for key in STAGE_CLASSES[stage].trained}
+        check_networks(parent, preset, trained - set(config.init_fresh))
     _check_earlier_stages(stages, states, config, run, parent=parent, preset=preset)
     return resolve(config, preset.working_size), preset, run
 
