@@ -31,6 +31,7 @@ from halftint.evaluate.measures import (
     PSNR_CAP,
     center_crop,
     chroma_histogram,
+    chroma_spread,
     colorfulness,
     delta_e,
     gaussian_descreen,
@@ -40,6 +41,11 @@ from halftint.evaluate.measures import (
     ssim,
 )
 from halftint.evaluate.methods import DEFAULT_METHODS, HalftoneMethod, parse_methods
+from halftint.evaluate.transfer import (
+    color_table_transfer,
+    mean_color_transfer,
+    reference_pairs,
+)
 from halftint.io import read_image, write_image
 
 SIZE = 24
@@ -336,10 +342,27 @@ def test_oracle_scores_are_perfect_and_meet_every_target() -> None:
         "descreen_gain:floyd-steinberg",
         "descreen_gain:clustered-150lpi@600dpi",
         "delta_e_ratio",
-        "diversity_delta_e",
+        "network_delta_e_ratio",
+        "network_reference_fidelity",
         "reference_fidelity",
+        "cross_spread_ratio",
+        "cross_delta_e_excess",
+        "diversity_delta_e",
+        "random_spread_ratio",
     }
-    assert all(target.met for target in evaluation.targets.values())
+    # the oracle hands back the reference photo itself when given another photo's code, which
+    # is not the truth; and its random samples are faint tints
+    missed = {name for name, target in evaluation.targets.items() if not target.met}
+    assert missed == {"cross_delta_e_excess", "random_spread_ratio"}
+    cross = colorization.cross_reference
+    assert list(cross) == ["model", "networks", "mean_color", "color_table", "no_color"]
+    assert cross["model"].reference_emd == pytest.approx(0.0, abs=1e-9)
+    assert cross["no_color"].fidelity == 0.0 and cross["no_color"].chroma_spread == 0.0
+    assert cross["no_color"].delta_e == pytest.approx(colorization.baseline_delta_e)
+    # the reference's mean color is a cast: next to no spread; the luma table puts colors in places
+    assert cross["mean_color"].chroma_spread < 0.1 * cross["color_table"].chroma_spread
+    assert len(colorization.reference_pairs) == 3
+    assert all(j != i for i, j in enumerate(colorization.reference_pairs))
     assert evaluation.targets["delta_e_ratio"].value == pytest.approx(0.0, abs=1e-4)
     # a step per photo per method (three photos descreen as one batch), then one per photo for
     # colorization
@@ -353,12 +376,9 @@ def test_collapsed_model_has_zero_diversity_and_misses_that_target() -> None:
     assert evaluation.colorization.diversity_delta_e == 0.0
     assert not evaluation.targets["diversity_delta_e"].met
     # atkinson has no descreening goal; the others are still measured
-    assert set(evaluation.targets) == {
-        "descreen_gain:atkinson",
-        "delta_e_ratio",
-        "diversity_delta_e",
-        "reference_fidelity",
-    }
+    assert {"descreen_gain:atkinson", "delta_e_ratio", "diversity_delta_e"} <= set(
+        evaluation.targets
+    )
 
 
 def test_colorless_networks_get_the_reference_mean_color_from_the_match() -> None:
@@ -559,9 +579,27 @@ def test_eval_json_has_every_measure_in_range_and_writes_sheets(
         "descreen_gain:clustered-100lpi@600dpi",
         "descreen_gain:clustered-100lpi@600dpi-30deg-scanned",
         "delta_e_ratio",
-        "diversity_delta_e",
+        "network_delta_e_ratio",
+        "network_reference_fidelity",
         "reference_fidelity",
+        "cross_spread_ratio",
+        "cross_delta_e_excess",
+        "diversity_delta_e",
+        "random_spread_ratio",
     }
+    assert set(colorization["cross_reference"]) == {
+        "model", "networks", "mean_color", "color_table", "no_color"
+    }  # fmt: skip
+    for scores in colorization["cross_reference"].values():
+        assert set(scores) == {
+            "delta_e", "reference_emd", "fidelity", "chroma_spread", "colorfulness"
+        }  # fmt: skip
+        assert scores["fidelity"] in {0.0, 1 / 3, 2 / 3, 1.0} and scores["reference_emd"] >= 0.0
+    # each photo's reference is another photo, printed by name and in the JSON
+    pairs = {pair["photo"]: pair["reference"] for pair in results["reference_pairs"]}
+    assert set(pairs) == {"a.png", "b.jpg", "more/c.png"}
+    assert all(photo != reference for photo, reference in pairs.items())
+    assert "Cross-reference" in result.stderr and "references: a.png ← " in result.stderr
     for target in results["targets"].values():
         assert isinstance(target["met"], bool) and isinstance(target["value"], float)
 
@@ -709,3 +747,41 @@ def test_an_even_linear_kernel_is_refused() -> None:
 
     with pytest.raises(ValueError, match="odd"):
         LinearFilter.fit([], size=4)
+
+
+def test_chroma_spread_ignores_a_uniform_cast() -> None:
+    cast = np.ones((8, 8, 3), np.float32) * np.asarray([0.8, 0.5, 0.2], np.float32)
+    assert chroma_spread(cast) == pytest.approx(0.0, abs=1e-9) and colorfulness(cast) > 20.0
+    halves = cast.copy()
+    halves[:, 4:] = [0.2, 0.5, 0.8]
+    assert chroma_spread(halves) > 50.0
+
+
+def test_reference_pairs_take_the_nearest_other_photo() -> None:
+    rng = np.random.default_rng(0)
+    beach = rng.uniform(0.6, 1.0, (32, 32, 3)).astype(np.float32)
+    night = rng.uniform(0.0, 0.3, (32, 32, 3)).astype(np.float32)
+    beach_again = np.clip(beach + 0.02, 0.0, 1.0)
+    dusk = np.clip(night + 0.1, 0.0, 1.0)
+    assert reference_pairs([beach, night, beach_again, dusk]) == [2, 3, 0, 1]
+    with pytest.raises(ValueError, match="at least 2 photos"):
+        reference_pairs([beach])
+
+
+def test_color_transfers_keep_the_luma_and_take_the_references_colors() -> None:
+    # a reference blue in its shadows and yellow in its highlights
+    ramp = np.linspace(0.05, 0.95, 64, dtype=np.float32)[None, :].repeat(16, axis=0)
+    reference = np.stack([ramp, ramp, ramp], axis=2)
+    reference[:, :32] += np.asarray([-0.03, -0.03, 0.15], np.float32)
+    reference[:, 32:] += np.asarray([0.05, 0.05, -0.3], np.float32)
+    reference = np.clip(reference, 0.0, 1.0)
+    gray = np.linspace(0.1, 0.9, 40, dtype=np.float32)[None, :].repeat(8, axis=0)
+    table = color_table_transfer(gray, reference)
+    mean = mean_color_transfer(gray, reference)
+    for result in (table, mean):
+        assert result.shape == (8, 40, 3) and result.min() >= 0.0 and result.max() <= 1.0
+        np.testing.assert_allclose(luma(result), gray, atol=2e-3)
+    cb = table[..., 2] - luma(table)
+    assert cb[:, :10].mean() > 0.02 and cb[:, -10:].mean() < -0.05  # blue shadows, yellow lights
+    # the mean color: one cast for every pixel (the spread of a cast is next to nothing)
+    assert chroma_spread(mean) < 0.2 * chroma_spread(table)

@@ -399,6 +399,62 @@ def test_init_from_starts_the_stage_from_the_bundle_and_fills_in_the_rest(
     assert "from the bundle all" in meta["data"]
 
 
+def test_init_fresh_retrains_networks_the_bundle_has_and_keeps_the_frozen_ones(
+    finished_run: Path, photos: Path, tmp_path: Path
+) -> None:
+    parent = finished_run / "bundle"
+    run = tmp_path / "fresh"
+    result = _halftint(
+        "train", "colorizer", "--data", str(photos), "--out", str(run), "--steps", "1",
+        "--lr", "1e-12", "--seed", "1", "--init-from", str(parent), "--set", "losses.histogram=0",
+        "--set", 'init_fresh=["encoder", "generator", "discriminator"]', *QUICK,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "starting" not in result.stderr.replace("starting, 1 steps", "")
+    assert "using ihn from the bundle all" in result.stderr
+    state = torch.load(run / "colorizer" / "state.pt", weights_only=False)["networks"]
+    fresh = state["generator"]
+    inherited = _weights(parent, "generator")
+    # fresh weights of another seed, not the parent's (the learning rate is tiny)
+    assert any(
+        (fresh[name] - tensor).abs().max() > 1e-3
+        for name, tensor in inherited.items()
+        if name.endswith("weight")
+    )
+    bad = _halftint(
+        "train", "colorizer", "--data", str(photos), "--out", str(tmp_path / "bad"),
+        "--init-from", str(parent), "--set", 'init_fresh=["generater"]',
+        "--set", "losses.histogram=0", *QUICK,
+    )  # fmt: skip
+    assert bad.returncode == 2
+    assert "init_fresh" in bad.stderr and "one of ihn, encoder" in bad.stderr
+    assert "Traceback" not in bad.stderr and not (tmp_path / "bad").exists()
+
+
+def test_export_with_training_networks_takes_d_and_h_from_where_they_are(
+    finished_run: Path, photos: Path, tmp_path: Path
+) -> None:
+    # a run that trained H only, on a bundle without D or H: the bundle gets H, and no D
+    source = tmp_path / "plain"
+    assert (
+        _halftint("train", "export", "--out", str(finished_run), "--to", str(source)).returncode
+        == 0
+    )
+    run = tmp_path / "hist-only"
+    result = _halftint(
+        "train", "hist", "--data", str(photos), "--out", str(run), "--steps", "1",
+        "--init-from", str(source), *QUICK,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    exported = tmp_path / "with-h"
+    result = _halftint(
+        "train", "export", "--out", str(run), "--include-training-networks", "--to", str(exported)
+    )
+    assert result.returncode == 0, result.stderr
+    meta = json.loads((exported / "bundle.json").read_text(encoding="utf-8"))
+    assert "histogram" in meta["networks"] and "discriminator" not in meta["networks"]
+
+
 def test_a_bundle_records_no_absolute_paths(finished_run: Path, photos: Path) -> None:
     text = (finished_run / "bundle" / "bundle.json").read_text(encoding="utf-8")
     assert str(photos) not in text and str(photos.parent) not in text

@@ -199,8 +199,16 @@ def eval_command(  # noqa: PLR0917  (Typer maps every option to a parameter)
         "seed": seed,
         **evaluation.as_dict(),
     }
+    names = [str(item.relative) for item in items]
+    results["reference_pairs"] = [
+        {"photo": names[index], "reference": names[partner]}
+        for index, partner in enumerate(evaluation.colorization.reference_pairs)
+    ]
     _print_tables(
-        _table_console(sys.stderr if as_json else sys.stdout), evaluation, results["weights"]
+        _table_console(sys.stderr if as_json else sys.stdout),
+        evaluation,
+        results["weights"],
+        names,
     )
     if as_json:
         typer.echo(json.dumps(results, indent=2))
@@ -295,8 +303,23 @@ def _progress() -> Progress:
     )
 
 
-def _print_tables(target: Console, evaluation: Evaluation, weights: dict[str, Any]) -> None:
-    """The results as three tables: descreening, colorization, targets."""
+VARIANT_LABELS = {
+    "model": "colorize --ref (default)",
+    "networks": "networks alone",
+    "mean_color": "reference's mean color",
+    "color_table": "luma → color table",
+    "no_color": "no color",
+}
+
+
+def _ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}×"
+
+
+def _print_tables(
+    target: Console, evaluation: Evaluation, weights: dict[str, Any], names: list[str]
+) -> None:
+    """The results as four tables: descreening, colorization, cross-reference, targets."""
     colorization = evaluation.colorization
     target.print(
         f"weights {weights['name']} (preset {weights['preset']}), {evaluation.images} photos "
@@ -362,7 +385,40 @@ def _print_tables(target: Console, evaluation: Evaluation, weights: dict[str, An
         f"{colorization.network_colorfulness:.1f}",
         f"truth {colorization.truth_colorfulness:.1f}",
     )
+    color.add_row(
+        "random samples: chroma spread / truth's",
+        _ratio(colorization.spread_ratio(colorization.random_chroma_spread)),
+        "",
+        "0",
+    )
+    color.add_row(
+        "random samples: ΔE2000 of the best",
+        f"{colorization.best_random_delta_e:.2f}",
+        "",
+        f"{colorization.baseline_delta_e:.2f}",
+    )
     target.print(color)
+
+    cross = Table(title="Cross-reference: each photo colorized with its nearest other photo")
+    for column in ("variant", "ΔE2000", "EMD to reference", "fidelity", "spread / truth's",
+                   "colorfulness"):  # fmt: skip
+        cross.add_column(column, justify="left" if column == "variant" else "right", no_wrap=True)
+    for variant, transfer in colorization.cross_reference.items():
+        cross.add_row(
+            VARIANT_LABELS.get(variant, variant),
+            f"{transfer.delta_e:.2f}",
+            f"{transfer.reference_emd:.2f}",
+            f"{transfer.fidelity:.0%}",
+            _ratio(colorization.spread_ratio(transfer.chroma_spread)),
+            f"{transfer.colorfulness:.1f}",
+        )
+    target.print(cross)
+    pairs = colorization.reference_pairs
+    if pairs:
+        target.print(
+            "references: " + "; ".join(f"{names[i]} ← {names[j]}" for i, j in enumerate(pairs)),
+            soft_wrap=True,
+        )
 
     targets = Table(title="Targets")
     for column in ("target", "value", "goal", "met"):

@@ -9,11 +9,16 @@ Then, on the Floyd–Steinberg halftones (the paper's training halftoner):
   truth, beside the "no color" baseline: the true gray image as RGB (no descreening error, so the
   strictest such baseline). Reference mode is measured as `colorize --ref` runs it (the output
   moved to the reference's mean color) and, as `network_*`, with the networks' colors alone;
-- diversity: mean pairwise CIEDE2000 among random samples, colorized with codes drawn from
-  N(0, I) as random mode draws them (a collapsed model scores about 0);
-- reference fidelity: with photo i + 1 (in order, wrapping) as the reference for photo i, the
-  share of pairs whose output chroma histogram is nearer the reference's than the gray image's;
-- colorfulness of reconstructions, of random samples and of the truth.
+- cross-reference (`transfer`): each photo colorized with its nearest other photo (by a gray
+  descriptor) as the reference, as `colorize --ref` runs it, with the networks' colors alone,
+  and by two color-transfer baselines (the reference's mean color; a luma -> color table taken
+  from the reference) and no color: ΔE2000 to the truth, the earth mover's distance of the
+  chroma histograms to the reference's, reference fidelity (the share of photos whose output
+  is nearer the reference's chroma than the gray image is), chroma spread and colorfulness;
+- random mode: random samples colorized with codes drawn from N(0, I) as random mode draws
+  them: diversity (mean pairwise CIEDE2000; a collapsed model scores about 0), colorfulness,
+  chroma spread, and the ΔE2000 of the best of them;
+- colorfulness and chroma spread of the truth.
 
 Every halftone and every random code comes from a fixed seed: same photos, weights and seed give
 the same numbers. Each photo's colorizations (reconstruction, with the other reference, random
@@ -35,6 +40,7 @@ from halftint.evaluate.baselines import LinearFilter, LookupTable
 from halftint.evaluate.measures import (
     GAUSSIAN_SIGMAS,
     chroma_histogram,
+    chroma_spread,
     colorfulness,
     delta_e,
     gaussian_descreen,
@@ -47,10 +53,17 @@ from halftint.evaluate.methods import HalftoneMethod
 from halftint.evaluate.results import (
     DIVERSITY_SAMPLES,
     MIN_PHOTOS,
+    TRANSFER_VARIANTS,
     ColorizationScores,
     DescreenScores,
     Evaluation,
+    TransferScores,
     judge,
+)
+from halftint.evaluate.transfer import (
+    color_table_transfer,
+    mean_color_transfer,
+    reference_pairs,
 )
 
 COLORIZATION_METHOD = HalftoneMethod("floyd-steinberg")
@@ -149,17 +162,20 @@ def evaluate(
         color_halftones = [
             COLORIZATION_METHOD.apply(gray, seed + i) for i, gray in enumerate(grays)
         ]
+    pairs = reference_pairs(photos)
     per_photo: list[dict[str, float]] = []
+    per_photo_transfer: list[dict[str, dict[str, float]]] = []
     for index, photo in enumerate(photos):
-        measures, rows = _score_colorization(
+        measures, transfer, rows = _score_colorization(
             colorizer,
             halftone=color_halftones[index],
             truth=photo,
-            reference=photos[(index + 1) % len(photos)],
+            reference=photos[pairs[index]],
             seed=seed + index,
             samples=samples,
         )
         per_photo.append(measures)
+        per_photo_transfer.append(transfer)
         if on_sheet is not None:
             for label, (method_halftones, estimates) in sheet_tiles.items():
                 halftone = method_halftones[index]
@@ -171,6 +187,16 @@ def evaluate(
     colorization = ColorizationScores(
         halftone=COLORIZATION_METHOD.label,
         **{name: float(np.mean([m[name] for m in per_photo])) for name in per_photo[0]},
+        cross_reference={
+            variant: TransferScores(
+                **{
+                    name: float(np.mean([t[variant][name] for t in per_photo_transfer]))
+                    for name in per_photo_transfer[0][variant]
+                }
+            )
+            for variant in TRANSFER_VARIANTS
+        },
+        reference_pairs=pairs,
     )
     return Evaluation(
         size=size,
@@ -239,10 +265,12 @@ def _score_colorization(
     reference: np.ndarray,
     seed: int,
     samples: int,
-) -> tuple[dict[str, float], list[list[np.ndarray]]]:
-    """One photo's colorization measures (named as in `ColorizationScores`), and the first two
-    rows of its contact sheet (see `contact_sheet`)."""
-    no_color = np.repeat(luma(truth)[..., None], 3, axis=2)
+) -> tuple[dict[str, float], dict[str, dict[str, float]], list[list[np.ndarray]]]:
+    """One photo's colorization measures (named as in `ColorizationScores`), its cross-reference
+    measures by variant (as in `TransferScores`), and the first two rows of its contact sheet
+    (see `contact_sheet`)."""
+    gray = luma(truth)
+    no_color = np.repeat(gray[..., None], 3, axis=2)
     halftone_tensor = _tensor(halftone)[None, None]
     with torch.inference_mode():
         # E's mean for the photo itself (reconstruction) and for the other photo: reference mode
@@ -259,43 +287,62 @@ def _score_colorization(
     random_samples = list(outputs[2:])
     reconstruction, referenced = _numpy(matched)
     pair_differences = [delta_e(a, b) for a, b in itertools.combinations(random_samples, 2)]
-    pair = {"truth": truth, "reference": reference, "no_color": no_color}
+    variants = {
+        "model": referenced,
+        "networks": network_referenced,
+        "mean_color": mean_color_transfer(gray, reference),
+        "color_table": color_table_transfer(gray, reference),
+        "no_color": no_color,
+    }
+    transfer = _transfer_measures(variants, truth=truth, reference=reference)
     measures = {
-        **_reference_measures(reconstruction, referenced, **pair, prefix=""),
-        **_reference_measures(
-            network_reconstruction, network_referenced, **pair, prefix="network_"
-        ),
+        **_reconstruction_measures(reconstruction, truth, prefix=""),
+        **_reconstruction_measures(network_reconstruction, truth, prefix="network_"),
+        "reference_fidelity": transfer["model"]["fidelity"],
+        "network_reference_fidelity": transfer["networks"]["fidelity"],
         "baseline_psnr": psnr(no_color, truth),
         "baseline_ssim": ssim(no_color, truth),
         "baseline_delta_e": delta_e(no_color, truth),
         "diversity_delta_e": float(np.mean(pair_differences)),
         "random_colorfulness": float(np.mean([colorfulness(x) for x in random_samples])),
+        "random_chroma_spread": float(np.mean([chroma_spread(x) for x in random_samples])),
+        "best_random_delta_e": min(delta_e(x, truth) for x in random_samples),
         "truth_colorfulness": colorfulness(truth),
+        "truth_chroma_spread": chroma_spread(truth),
     }
     rows = [[truth, no_color, reconstruction, reference, referenced], random_samples]
-    return measures, rows
+    return measures, transfer, rows
 
 
-def _reference_measures(
-    reconstruction: np.ndarray,
-    referenced: np.ndarray,
-    *,
-    truth: np.ndarray,
-    reference: np.ndarray,
-    no_color: np.ndarray,
-    prefix: str,
+def _reconstruction_measures(
+    reconstruction: np.ndarray, truth: np.ndarray, *, prefix: str
 ) -> dict[str, float]:
-    """Reconstruction scores and reference fidelity of one variant of reference mode."""
-    reference_histogram = chroma_histogram(reference)
-    nearer_reference = histogram_distance(
-        chroma_histogram(referenced), reference_histogram
-    ) < histogram_distance(chroma_histogram(no_color), reference_histogram)
     return {
         f"{prefix}psnr": psnr(reconstruction, truth),
         f"{prefix}ssim": ssim(reconstruction, truth),
         f"{prefix}delta_e": delta_e(reconstruction, truth),
-        f"{prefix}reference_fidelity": float(nearer_reference),
         f"{prefix}colorfulness": colorfulness(reconstruction),
+    }
+
+
+def _transfer_measures(
+    variants: dict[str, np.ndarray], *, truth: np.ndarray, reference: np.ndarray
+) -> dict[str, dict[str, float]]:
+    """Cross-reference measures of each variant (keys of `TRANSFER_VARIANTS`)."""
+    reference_histogram = chroma_histogram(reference)
+    distances = {
+        name: histogram_distance(chroma_histogram(image), reference_histogram)
+        for name, image in variants.items()
+    }
+    return {
+        name: {
+            "delta_e": delta_e(image, truth),
+            "reference_emd": distances[name],
+            "fidelity": float(distances[name] < distances["no_color"]),
+            "chroma_spread": chroma_spread(image),
+            "colorfulness": colorfulness(image),
+        }
+        for name, image in variants.items()
     }
 
 

@@ -5,7 +5,8 @@ Images are float arrays in [0, 1], gray `(H, W)` or RGB `(H, W, 3)` (sRGB).
   number (JSON has no Infinity);
 - SSIM as Wang et al. (2004) define it: Gaussian window of σ 1.5, population covariances;
 - mean CIEDE2000 color difference, pixel by pixel, in CIE Lab (D65);
-- colorfulness of Hasler and Süsstrunk (2003) on the 0–255 scale (0 for any gray image);
+- colorfulness of Hasler and Süsstrunk (2003) on the 0–255 scale (0 for any gray image), and
+  its spatial part alone, the chroma spread (a global color cast adds nothing to it);
 - chroma histograms: one histogram each of Lab a and b, in bins of `CHROMA_BIN_WIDTH`, compared
   by the earth mover's distance of each channel, summed: how far, in Lab units, the a and b
   values of one image must move on average to match the other's. Unlike bin-by-bin distances
@@ -73,14 +74,27 @@ def colorfulness(rgb: np.ndarray) -> float:
     M = sqrt(σ_rg² + σ_yb²) + 0.3·sqrt(μ_rg² + μ_yb²) with rg = R − G and yb = (R + G)/2 − B;
     0 for a gray image, about 30 for a "moderately colorful" photo, above 100 for saturated art.
     """
-    _check_rgb(rgb)
-    scaled = rgb.astype(np.float64) * 255.0
-    red, green, blue = scaled[..., 0], scaled[..., 1], scaled[..., 2]
-    red_green = red - green
-    yellow_blue = 0.5 * (red + green) - blue
+    red_green, yellow_blue = _opponent(rgb)
     spread = np.hypot(red_green.std(), yellow_blue.std())
     offset = np.hypot(red_green.mean(), yellow_blue.mean())
     return float(spread + 0.3 * offset)
+
+
+def chroma_spread(rgb: np.ndarray) -> float:
+    """The spatial part of `colorfulness`, sqrt(σ_rg² + σ_yb²), on the 0–255 scale.
+
+    Colors in places, not a cast: an image tinted uniformly has the spread of its gray.
+    """
+    red_green, yellow_blue = _opponent(rgb)
+    return float(np.hypot(red_green.std(), yellow_blue.std()))
+
+
+def _opponent(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hasler–Süsstrunk opponent channels rg = R − G and yb = (R + G)/2 − B, 0–255 scale."""
+    _check_rgb(rgb)
+    scaled = rgb.astype(np.float64) * 255.0
+    red, green, blue = scaled[..., 0], scaled[..., 1], scaled[..., 2]
+    return red - green, 0.5 * (red + green) - blue
 
 
 def chroma_histogram(rgb: np.ndarray) -> np.ndarray:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from halftint.evaluate.methods import HalftoneMethod
@@ -16,9 +16,20 @@ MIN_PHOTOS = 2  # reference fidelity pairs each photo with another one
 DESCREEN_GAIN_GOALS = {"floyd-steinberg": 3.0, "jarvis": 2.5, "atkinson": 1.5, "clustered": 1.5}
 DESCREEN_GAIN_GOAL_SCANNED = 1.5
 DELTA_E_RATIO_GOAL = 0.8  # reconstruction ΔE2000 / no-color ΔE2000, at most
-# a ΔE2000 of about 2 is a just-noticeable color difference: samples must differ visibly
-DIVERSITY_GOAL = 2.0
-REFERENCE_FIDELITY_GOAL = 0.8  # share of pairs, at least
+# the networks' colors alone, reconstruction mode: better than leaving the image gray
+NETWORK_DELTA_E_RATIO_GOAL = 0.95
+NETWORK_REFERENCE_FIDELITY_GOAL = 0.75  # share of cross-reference pairs, at least
+# a ΔE2000 of about 2 is a just-noticeable color difference: samples must differ clearly
+DIVERSITY_GOAL = 5.0
+REFERENCE_FIDELITY_GOAL = 0.9  # cross-reference, as `colorize --ref` runs: share of pairs
+# chroma spread of the outputs over the truth's (ratio of sums over photos), at least
+CROSS_SPREAD_GOAL = 0.8
+RANDOM_SPREAD_GOAL = 0.85
+CROSS_DELTA_E_MARGIN = 2.0  # cross-reference ΔE2000 at most the no-color ΔE2000 plus this
+
+# the cross-reference variants: `colorize --ref` as it runs by default, the networks' colors
+# alone, the two color-transfer baselines (`transfer`), and no color
+TRANSFER_VARIANTS = ("model", "networks", "mean_color", "color_table", "no_color")
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,30 @@ class ColorizationScores:
     network_delta_e: float
     network_reference_fidelity: float
     network_colorfulness: float
+    # random mode and the truth: chroma spread (`measures.chroma_spread`), the best sample
+    random_chroma_spread: float = 0.0
+    best_random_delta_e: float = 0.0
+    truth_chroma_spread: float = 0.0
+    # cross-reference protocol by variant (`TRANSFER_VARIANTS`), and photo i's reference index
+    cross_reference: dict[str, TransferScores] = field(default_factory=dict)
+    reference_pairs: list[int] = field(default_factory=list)
+
+    def spread_ratio(self, spread: float) -> float | None:
+        """A mean chroma spread over the truth's (a ratio of sums); None for gray photos."""
+        return spread / self.truth_chroma_spread if self.truth_chroma_spread > 0.0 else None
+
+
+@dataclass(frozen=True)
+class TransferScores:
+    """Mean cross-reference scores of one variant: ΔE2000 to the truth, the earth mover's
+    distance of its chroma histograms to the reference's (Lab units), the share of photos
+    nearer the reference than no color is, chroma spread and colorfulness (0–255 scale)."""
+
+    delta_e: float
+    reference_emd: float
+    fidelity: float
+    chroma_spread: float
+    colorfulness: float
 
 
 @dataclass(frozen=True)
@@ -125,11 +160,35 @@ def judge(
         if colorization.baseline_delta_e > 0.0
         else None  # gray photos: there is no color to get right
     )
+    network_ratio = (
+        colorization.network_delta_e / colorization.baseline_delta_e
+        if colorization.baseline_delta_e > 0.0
+        else None
+    )
     targets["delta_e_ratio"] = Target(ratio, DELTA_E_RATIO_GOAL, at_least=False)
-    targets["diversity_delta_e"] = Target(
-        colorization.diversity_delta_e, DIVERSITY_GOAL, at_least=True
+    targets["network_delta_e_ratio"] = Target(
+        network_ratio, NETWORK_DELTA_E_RATIO_GOAL, at_least=False
+    )
+    targets["network_reference_fidelity"] = Target(
+        colorization.network_reference_fidelity, NETWORK_REFERENCE_FIDELITY_GOAL, at_least=True
     )
     targets["reference_fidelity"] = Target(
         colorization.reference_fidelity, REFERENCE_FIDELITY_GOAL, at_least=True
+    )
+    cross = colorization.cross_reference.get("model")
+    if cross is not None:
+        targets["cross_spread_ratio"] = Target(
+            colorization.spread_ratio(cross.chroma_spread), CROSS_SPREAD_GOAL, at_least=True
+        )
+        targets["cross_delta_e_excess"] = Target(
+            cross.delta_e - colorization.baseline_delta_e, CROSS_DELTA_E_MARGIN, at_least=False
+        )
+    targets["diversity_delta_e"] = Target(
+        colorization.diversity_delta_e, DIVERSITY_GOAL, at_least=True
+    )
+    targets["random_spread_ratio"] = Target(
+        colorization.spread_ratio(colorization.random_chroma_spread),
+        RANDOM_SPREAD_GOAL,
+        at_least=True,
     )
     return targets

@@ -7,6 +7,7 @@ IHN per channel) make two RGB images; F combines them into the final color image
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -22,10 +23,17 @@ class FusionConfig:
     Attributes:
         channels: width of the residual blocks.
         residual_blocks: number of residual blocks.
+        padding: the convolutions' border rule, "zeros" (the paper) or "reflect" (no border
+            band: a uniform input gives a uniform output).
     """
 
     channels: int = 64
     residual_blocks: int = 3
+    padding: str = "zeros"
+
+    def __post_init__(self) -> None:
+        if self.padding not in ("zeros", "reflect"):
+            raise ValueError(f"padding must be zeros or reflect, got {self.padding!r}")
 
 
 class FusionNet(nn.Module):
@@ -43,14 +51,17 @@ class FusionNet(nn.Module):
         super().__init__()
         self.config = config or FusionConfig()
         width = self.config.channels
-        self.head = nn.Conv2d(6, width, 7, padding=3)
+        mode: Literal["zeros", "reflect"] = (
+            "reflect" if self.config.padding == "reflect" else "zeros"
+        )
+        self.head = nn.Conv2d(6, width, 7, padding=3, padding_mode=mode)
         self.blocks = nn.Sequential(
             *(
-                ResidualBlock(width, bias=False, activate_output=True)
+                ResidualBlock(width, bias=False, activate_output=True, padding_mode=mode)
                 for _ in range(self.config.residual_blocks)
             )
         )
-        self.tail = nn.Conv2d(width, 3, 3, padding=1)
+        self.tail = nn.Conv2d(width, 3, 3, padding=1, padding_mode=mode)
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """`(B, 3, H, W)` twice -> `(B, 3, H, W)` (not clamped)."""

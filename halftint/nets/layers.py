@@ -8,6 +8,8 @@ state-dict keys stay short and its forward pass reads top to bottom.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -146,6 +148,7 @@ class UNet(nn.Module):
         if padding not in UNET_PADDINGS:
             raise ValueError(f"padding must be one of {', '.join(UNET_PADDINGS)}, got {padding!r}")
         self.depth = depth
+        padding_mode: Literal["zeros", "reflect"] = "reflect" if padding == "reflect" else "zeros"
         inner = level_channels(base_channels, depth, max_multiplier)
         outer = [out_channels, *inner[:-1]]
         inputs = [in_channels, *inner[:-1]]
@@ -155,7 +158,9 @@ class UNet(nn.Module):
         for level in range(depth):
             down: list[nn.Module] = [] if level == 0 else [nn.LeakyReLU(0.2)]
             down.append(
-                nn.Conv2d(inputs[level], inner[level], 4, stride=2, padding=1, padding_mode=padding)
+                nn.Conv2d(
+                    inputs[level], inner[level], 4, stride=2, padding=1, padding_mode=padding_mode
+                )
             )
             if 0 < level < innermost:
                 down.append(_norm(norm, inner[level], sample_statistics))
@@ -215,16 +220,27 @@ def _norm(kind: str, channels: int, sample_statistics: bool) -> nn.Module:
 
 
 class ResidualBlock(nn.Module):
-    """`x + Conv3x3(ReLU(Conv3x3(x)))`, zero padding, optional ReLU after the sum.
+    """`x + Conv3x3(ReLU(Conv3x3(x)))`, zero (or reflect) padding, optional ReLU after the sum.
 
     Used bias-free by IHN's detail branch (no activation after the sum, as in Xia & Wong's
     progressively residual learning) and by F (ReLU after the sum, supplementary Table 2).
     """
 
-    def __init__(self, channels: int, *, bias: bool, activate_output: bool) -> None:
+    def __init__(
+        self,
+        channels: int,
+        *,
+        bias: bool,
+        activate_output: bool,
+        padding_mode: Literal["zeros", "reflect"] = "zeros",
+    ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=bias)
-        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=bias)
+        self.conv1 = nn.Conv2d(
+            channels, channels, 3, padding=1, bias=bias, padding_mode=padding_mode
+        )
+        self.conv2 = nn.Conv2d(
+            channels, channels, 3, padding=1, bias=bias, padding_mode=padding_mode
+        )
         self.activate_output = activate_output
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -42,7 +42,8 @@ def export_bundle(
         config: the run's resolved settings.
         preset: the run's preset.
         destination: where the bundle goes.
-        include_training_networks: also store D and H (only needed to train further).
+        include_training_networks: also store D and H (only needed to train further), those
+            that the run or the parent has.
         overwrite: replace an existing bundle there.
         parent: where the networks of the stages the run lacks come from.
         screen_periods: the periods screen analysis brings prints into (default: IHN's
@@ -69,11 +70,17 @@ def export_bundle(
             )
         states[stage] = state
     if include_training_networks:
-        names.append("discriminator")
-        hist_state = load_state(run.state_path("hist"))
-        if hist_state is not None:
-            states["hist"] = hist_state
-            names.append("histogram")
+        # D and H from the run's stages when it has them, else from the parent if it has them
+        for name in ("discriminator", "histogram"):
+            stage = NETWORK_SOURCES[name]
+            state = states.get(stage) or load_state(run.state_path(stage))
+            if state is not None:
+                states[stage] = state
+                names.append(name)
+            elif parent is not None and parent.has(name):
+                check_networks(parent, preset, [name])
+                names.append(name)
+                inherited.append(name)
     networks = build_networks(preset, names)
     for name, network in networks.items():
         if name not in inherited:
