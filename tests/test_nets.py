@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from conftest import tiny_preset
@@ -10,6 +12,9 @@ from halftint.nets import (
     PRESETS,
     ColorizationNet,
     EncoderConfig,
+    FusionConfig,
+    FusionNet,
+    GeneratorConfig,
     HistogramConfig,
     HistogramEstimator,
     IHNConfig,
@@ -18,7 +23,7 @@ from halftint.nets import (
     build_networks,
     get_preset,
 )
-from halftint.nets.layers import reflect_pad_to_multiple
+from halftint.nets.layers import CodeModulation, UNet, reflect_pad_to_multiple
 
 PAPER_COUNTS = {
     "ihn": 41_095_681,
@@ -363,3 +368,71 @@ def test_shuffle_ihn_learns_from_its_residual() -> None:
 def test_unknown_topology_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown IHN topology 'mlp'; valid: unet, shuffle"):
         IHNConfig(topology="mlp")
+
+
+def _modulated(**changes: object) -> ColorizationNet:
+    config = GeneratorConfig(
+        base_channels=4, depth=4, dropout=0.0, code="modulate", norm="instance", padding="reflect"
+    )
+    return ColorizationNet(dataclasses.replace(config, **changes))
+
+
+def _randomize_modulation(generator: ColorizationNet) -> None:
+    torch.manual_seed(3)
+    for module in generator.modules():
+        if isinstance(module, CodeModulation):
+            torch.nn.init.normal_(module.linear.weight, std=0.5)
+
+
+def test_a_fresh_modulated_generator_ignores_its_code_then_follows_it() -> None:
+    generator = _modulated().eval()
+    gray = torch.rand(1, 1, 21, 27).expand(2, -1, -1, -1)
+    edges = (torch.rand(1, 1, 21, 27) > 0.8).float().expand(2, -1, -1, -1)
+    codes = torch.randn(2, 8)
+    with torch.no_grad():
+        fresh = generator(gray, edges, codes)
+        # FiLM starts as the identity: a fresh network is the same for every code
+        assert torch.equal(fresh[0], fresh[1])
+        _randomize_modulation(generator)
+        modulated = generator(gray, edges, codes)
+        assert (modulated[0] - modulated[1]).abs().mean() > 0.01
+        # instance norm: training and inference normalize alike, so the code acts as trained
+        generator.train()
+        assert torch.allclose(generator(gray, edges, codes), modulated, atol=1e-5)
+
+
+@pytest.mark.parametrize("size", [(17, 23), (32, 32), (5, 9)])
+def test_reflect_padded_fusion_keeps_a_uniform_image_uniform(size: tuple[int, int]) -> None:
+    # no border band whatever the weights: reflection keeps a constant constant
+    torch.manual_seed(0)
+    uniform = torch.rand(2, 3, 1, 1).expand(-1, -1, *size)
+    with torch.no_grad():
+        fused = FusionNet(FusionConfig(channels=4, padding="reflect"))(uniform, uniform)
+    spread = fused.amax(dim=(2, 3)) - fused.amin(dim=(2, 3))
+    assert spread.max() < 1e-5
+
+
+def test_zero_padded_fusion_has_a_border_band() -> None:
+    # the paper's F (zero padding) darkens or tints its borders: what the lite preset avoids
+    torch.manual_seed(0)
+    uniform = torch.full((1, 3, 16, 16), 0.5)
+    with torch.no_grad():
+        fused = FusionNet(FusionConfig(channels=4))(uniform, uniform)
+    assert (fused[..., 0, :] - fused[..., 8, :]).abs().max() > 1e-3
+
+
+def test_unet_code_and_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="code must be one of input, modulate"):
+        GeneratorConfig(code="film")
+    with pytest.raises(ValueError, match="norm must be one of batch, instance"):
+        UNet(2, 3, base_channels=4, depth=3, max_multiplier=8, dropout=0.0, norm="layer")
+    with pytest.raises(ValueError, match="padding must be one of zeros, reflect"):
+        UNet(2, 3, base_channels=4, depth=3, max_multiplier=8, dropout=0.0, padding="circular")
+    with pytest.raises(ValueError, match="padding must be zeros or reflect"):
+        FusionConfig(padding="replicate")
+    plain = UNet(2, 3, base_channels=4, depth=3, max_multiplier=8, dropout=0.0)
+    with pytest.raises(ValueError, match="takes no code"):
+        plain(torch.rand(1, 2, 8, 8), torch.zeros(1, 8))
+    coded = UNet(2, 3, base_channels=4, depth=3, max_multiplier=8, dropout=0.0, code_dim=8)
+    with pytest.raises(ValueError, match="takes a code of 8 values"):
+        coded(torch.rand(1, 2, 8, 8))
