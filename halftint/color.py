@@ -119,6 +119,62 @@ def shift_chroma(rgb: torch.Tensor, chroma: torch.Tensor) -> torch.Tensor:
     return recombine_luminance(rgb + offset, rgb_to_gray(rgb))
 
 
+# how a colorization is matched to its reference's colors: not at all, its mean color, or its
+# mean color and its spread (the standard deviation of Cb and of Cr)
+MATCH_MODES = ("none", "mean", "spread")
+# `spread` scales an output's chroma spread by at most this much: the networks' near-gray
+# outputs must not have their noise blown up into colors
+MAX_SPREAD_GAIN = 2.5
+
+
+def chroma_statistics(rgb: torch.Tensor) -> torch.Tensor:
+    """`(B, 3, H, W)` RGB -> `(B, 4)`: mean Cb and Cr offsets (as `mean_chroma`), then the
+    standard deviations of Cb and Cr; what `match_chroma` matches."""
+    _check_rgb(rgb)
+    chroma = rgb_to_ycbcr(rgb.float())[:, 1:]
+    mean = chroma.mean(dim=(2, 3))
+    spread = chroma.std(dim=(2, 3), correction=0)
+    return torch.cat([mean - 0.5, spread], dim=1)
+
+
+def match_chroma(rgb: torch.Tensor, statistics: torch.Tensor, mode: str) -> torch.Tensor:
+    """Match each image's colors to `statistics` (`(B, 4)` or `(1, 4)`, as `chroma_statistics`
+    gives them), keeping every pixel's luma.
+
+    Modes (`MATCH_MODES`): "none" returns `rgb` unchanged; "mean" moves the mean color
+    (`shift_chroma`); "spread" also scales each of Cb and Cr about its mean so that its standard
+    deviation is the reference's (Reinhard-style, the gain capped at `MAX_SPREAD_GAIN`). Pixels
+    pushed out of the RGB cube have their chroma scaled back just enough to fit.
+    """
+    _check_rgb(rgb)
+    if mode not in MATCH_MODES:
+        raise ValueError(f"match mode must be one of {', '.join(MATCH_MODES)}, got {mode!r}")
+    if (
+        statistics.dim() != 2
+        or statistics.shape[1] != 4
+        or statistics.shape[0] not in (1, rgb.shape[0])
+    ):
+        raise ValueError(
+            f"statistics must have shape (1, 4) or ({rgb.shape[0]}, 4), "
+            f"got {tuple(statistics.shape)}"
+        )
+    if mode == "none":
+        return rgb
+    statistics = statistics.to(device=rgb.device, dtype=torch.float32)
+    if mode == "mean":
+        return shift_chroma(rgb, statistics[:, :2])
+    ycbcr = rgb_to_ycbcr(rgb.float())
+    chroma = ycbcr[:, 1:]
+    own_mean = chroma.mean(dim=(2, 3), keepdim=True)
+    own_spread = chroma.std(dim=(2, 3), keepdim=True, correction=0)
+    wanted_mean = statistics[:, :2, None, None] + 0.5
+    wanted_spread = statistics[:, 2:, None, None]
+    gain = (wanted_spread / own_spread.clamp(min=1e-6)).clamp(max=MAX_SPREAD_GAIN)
+    matched = torch.cat([ycbcr[:, :1], (chroma - own_mean) * gain + wanted_mean], dim=1)
+    rgb_out = ycbcr_to_rgb(matched).to(rgb.dtype)
+    return recombine_luminance(rgb_out, rgb_to_gray(rgb))
+
+
 def _check_rgb(x: torch.Tensor) -> None:
     if x.dim() != 4 or x.shape[1] != 3:
         raise ValueError(f"expected a (B, 3, H, W) tensor, got shape {tuple(x.shape)}")

@@ -109,7 +109,7 @@ def test_reference_output_keeps_the_descreened_luminance(
         tiny_bundle,
     )
     assert colored.returncode == 0, _stderr(colored)
-    assert "warning: reference" in _stderr(colored) and "is gray" in _stderr(colored)
+    assert "warning: reference" in _stderr(colored) and "is gray or nearly so" in _stderr(colored)
     gray = _pixels(tmp_path / "print.gray.png").astype(np.float64)
     color = _pixels(tmp_path / "print.color.png").astype(np.float64)
     assert gray.shape == (HEIGHT, WIDTH) and color.shape == (HEIGHT, WIDTH, 3)
@@ -130,14 +130,29 @@ def test_reference_mode_takes_the_references_mean_color_unless_told_not_to(
     common = ["colorize", images / "print.png", "--ref", images / "photo.png"]
     matched = _run(*common, "--weights", tiny_bundle, "-o", tmp_path / "matched.png")
     assert matched.returncode == 0, _stderr(matched)
-    alone = _run(*common, "--no-match-ref", "--weights", tiny_bundle, "-o", tmp_path / "alone.png")
+    alone = _run(
+        *common, "--match-ref", "none", "--weights", tiny_bundle, "-o", tmp_path / "alone.png"
+    )
     assert alone.returncode == 0, _stderr(alone)
+    # the old spelling of "none" still works
+    old = _run(*common, "--no-match-ref", "--weights", tiny_bundle, "-o", tmp_path / "old.png")
+    assert (
+        old.returncode == 0
+        and _pixels(tmp_path / "old.png").tolist() == _pixels(tmp_path / "alone.png").tolist()
+    )
+    spread = _run(
+        *common, "--match-ref", "spread", "--weights", tiny_bundle, "-o", tmp_path / "spread.png"
+    )
+    assert spread.returncode == 0, _stderr(spread)
     wanted = _mean_cb_cr(_pixels(images / "photo.png"))
     assert wanted[0] < -0.05  # the photo is yellowish: blue-difference below neutral
     matched_error = np.abs(_mean_cb_cr(_pixels(tmp_path / "matched.png")) - wanted).max()
     alone_error = np.abs(_mean_cb_cr(_pixels(tmp_path / "alone.png")) - wanted).max()
     assert matched_error < 0.5 * alone_error
     assert matched_error < 0.5 * np.abs(wanted).max()
+    # spread matches the mean color too, and the spread of the colors besides
+    spread_error = np.abs(_mean_cb_cr(_pixels(tmp_path / "spread.png")) - wanted).max()
+    assert spread_error < 0.5 * np.abs(wanted).max()
 
 
 def test_unknown_weights_are_one_line_with_the_source_forms_printed_as_text(
@@ -456,4 +471,17 @@ def test_ctrl_c_says_interrupted_and_exits_130(tmp_path: Path) -> None:
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
     assert stderr.decode().strip().splitlines()[-1] == "halftint: error: interrupted"
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_bad_match_modes_and_tiny_references_are_one_line(
+    images: Path, tiny_bundle: Path, tmp_path: Path
+) -> None:
+    common = ["colorize", images / "print.png", "--weights", tiny_bundle, "-o", tmp_path / "x.png"]
+    result = _run(*common, "--ref", images / "photo.png", "--match-ref", "median")
+    _assert_one_line_error(result, 2, "--match-ref 'median': choose one of none, mean, spread")
+    small = tmp_path / "small.png"
+    write_image(np.full((15, 40, 3), 0.5, np.float32) * np.asarray([1.0, 0.6, 0.3]), small)
+    result = _run(*common, "--ref", small)
+    _assert_one_line_error(result, 2, "is 40×15 pixels; a reference needs at least 16 pixels")
     assert not (tmp_path / "x.png").exists()

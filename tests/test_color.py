@@ -6,6 +6,9 @@ import pytest
 import torch
 
 from halftint.color import (
+    MAX_SPREAD_GAIN,
+    chroma_statistics,
+    match_chroma,
     mean_chroma,
     recombine_luminance,
     rgb_to_gray,
@@ -114,3 +117,40 @@ def test_shift_chroma_stays_in_the_cube_and_checks_its_target() -> None:
     assert mean_chroma(strong)[0, 1] > mean_chroma(rgb)[0, 1] + 0.1
     with pytest.raises(ValueError, match=r"chroma must have shape \(1, 2\) or \(1, 2\)"):
         shift_chroma(rgb, torch.zeros(2, 2))
+
+
+def test_chroma_statistics_are_mean_and_spread_of_cb_and_cr() -> None:
+    rgb = torch.rand(2, 3, 8, 8)
+    ycbcr = rgb_to_ycbcr(rgb)
+    statistics = chroma_statistics(rgb)
+    assert statistics.shape == (2, 4)
+    assert torch.allclose(statistics[:, :2], mean_chroma(rgb), atol=1e-6)
+    assert torch.allclose(statistics[:, 2:], ycbcr[:, 1:].std(dim=(2, 3), correction=0), atol=1e-6)
+    assert chroma_statistics(torch.full((1, 3, 4, 4), 0.3)).abs().max() < 1e-6
+
+
+def test_match_chroma_modes() -> None:
+    torch.manual_seed(0)
+    # a muted output and a vivid reference, both mid-gray on average so nothing leaves the cube
+    output = (0.5 + 0.045 * torch.randn(1, 3, 16, 16)).clamp(0, 1)
+    reference = (0.5 + 0.08 * torch.randn(1, 3, 16, 16)).clamp(0, 1)
+    wanted = chroma_statistics(reference)
+    assert torch.equal(match_chroma(output, wanted, "none"), output)
+    mean = match_chroma(output, wanted, "mean")
+    spread = match_chroma(output, wanted, "spread")
+    for matched in (mean, spread):
+        assert torch.allclose(rgb_to_gray(matched), rgb_to_gray(output), atol=1e-5)
+        assert torch.allclose(chroma_statistics(matched)[:, :2], wanted[:, :2], atol=2e-3)
+    # mean keeps the output's spread; spread takes the reference's
+    assert torch.allclose(
+        chroma_statistics(mean)[:, 2:], chroma_statistics(output)[:, 2:], atol=1e-3
+    )
+    assert torch.allclose(chroma_statistics(spread)[:, 2:], wanted[:, 2:], atol=2e-3)
+    # a gray output is not blown up: the gain is capped
+    flat = (0.5 + 0.001 * torch.randn(1, 3, 16, 16)).clamp(0, 1)
+    capped = chroma_statistics(match_chroma(flat, wanted, "spread"))[:, 2:]
+    assert torch.all(capped <= MAX_SPREAD_GAIN * chroma_statistics(flat)[:, 2:] + 1e-4)
+    with pytest.raises(ValueError, match="match mode must be one of none, mean, spread"):
+        match_chroma(output, wanted, "median")
+    with pytest.raises(ValueError, match=r"statistics must have shape \(1, 4\)"):
+        match_chroma(output, wanted[:, :2], "mean")

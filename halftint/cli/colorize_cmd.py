@@ -111,18 +111,29 @@ def _screened(colorizer: Colorizer, halftone: torch.Tensor, screen: str | float,
     return chosen, factor
 
 
+# a reference smaller than this is refused: too few pixels to say what its colors are
+MIN_REFERENCE_SIDE = 16
+# a reference whose mean Cb/Cr offsets and spreads are all below this (3 of 255 levels) is
+# "gray or nearly so"
+NEAR_GRAY_CHROMA = 3 / 255
+
+
 @app.command()
 def colorize(  # noqa: PLR0917  (Typer maps every option to a parameter)
     inputs: list[str] = typer.Argument(..., metavar="INPUT...", help=_INPUTS_HELP),
     ref: str | None = typer.Option(
         None, "--ref", metavar="IMG", help="Take the colors from this image (color or gray)."
     ),
-    match_ref: bool = typer.Option(
-        True,
-        "--match-ref/--no-match-ref",
-        help="With --ref: move the result's mean color to the reference's (off: the networks' "
-        "colors as they are).",
+    match_ref: str = typer.Option(
+        "default",
+        "--match-ref",
+        metavar="MODE",
+        help="With --ref: match the result to the reference's colors: none (the networks' "
+        "colors as they are), mean (its mean color) or spread (mean and spread of its colors); "
+        "default: the bundle's choice, as measured (see weights.md).",
+        show_default=False,
     ),
+    no_match_ref: bool = typer.Option(False, "--no-match-ref", hidden=True),
     random: bool = typer.Option(False, "--random", help="Draw the colors at random (see -n)."),
     count: int | None = typer.Option(
         None, "-n", "--count", metavar="N", help="With --random: this many colorings per input."
@@ -170,6 +181,7 @@ def colorize(  # noqa: PLR0917  (Typer maps every option to a parameter)
         halftint halftone photo.jpg -o - | halftint colorize - --random --grid -o - > sheet.png
     """
     mode = _choose_mode(ref, random, count, interpolate, grid)
+    match = _parse_match("none" if no_match_ref else match_ref)
     screen_setting = _parse_screen(screen)
     samples = count or 1
     inputs_found = _collect(inputs)
@@ -178,7 +190,7 @@ def colorize(  # noqa: PLR0917  (Typer maps every option to a parameter)
 
     colorizer = _load_colorizer(weights, device, precision, cache_dir=cache_dir, offline=offline)
     reference_code, reference_chroma = (
-        _reference_code(colorizer, ref, match=match_ref) if ref is not None else (None, None)
+        _reference_code(colorizer, ref) if ref is not None else (None, None)
     )
     if mode != "ref" and seed is None:
         import torch
@@ -224,7 +236,11 @@ def colorize(  # noqa: PLR0917  (Typer maps every option to a parameter)
             assert interpolate is not None
             codes = colorizer.interpolation_codes(corners=4, steps=interpolate, seed=seed)
         colors = colorizer.colorize_gray(
-            gray, codes, chroma=reference_chroma if mode == "ref" else None, keep_luma=keep_luma
+            gray,
+            codes,
+            chroma=reference_chroma if mode == "ref" else None,
+            match=match,
+            keep_luma=keep_luma,
         )
         if grid:
             images = contact_sheet(halftone, gray, colors).unsqueeze(0)
@@ -376,11 +392,22 @@ def _load_colorizer(
     return colorizer
 
 
-def _reference_code(
-    colorizer: Colorizer, ref: str, *, match: bool
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """E's code of the reference and, with `match`, its mean color; a bad reference is a usage
-    error (it concerns every input)."""
+def _parse_match(text: str) -> str:
+    """`--match-ref`: one of `color.MATCH_MODES`, or "default" (the pipeline's measured one)."""
+    from halftint.color import MATCH_MODES
+
+    if text == "default":
+        from halftint.pipeline.colorizer import DEFAULT_MATCH
+
+        return DEFAULT_MATCH
+    if text not in MATCH_MODES:
+        raise UsageError(f"--match-ref {text!r}: choose one of {', '.join(MATCH_MODES)}")
+    return text
+
+
+def _reference_code(colorizer: Colorizer, ref: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """E's code of the reference and its colors (`Colorizer.reference_chroma`); a bad reference
+    is a usage error (it concerns every input)."""
     import torch
 
     from halftint.io import read_image
@@ -389,10 +416,20 @@ def _reference_code(
         reference = read_image(ref, "rgb")
     except InputError as error:
         raise UsageError(f"--ref: {error}") from None
-    if float(abs(reference - reference[..., :1]).max()) < 1 / 512:
-        note(f"warning: reference {ref} is gray: it has no colors to give, expect muted results")
+    height, width = reference.shape[:2]
+    if min(height, width) < MIN_REFERENCE_SIDE:
+        raise UsageError(
+            f"--ref {ref} is {width}×{height} pixels; a reference needs at least "
+            f"{MIN_REFERENCE_SIDE} pixels on each side"
+        )
     image = torch.from_numpy(reference).permute(2, 0, 1).unsqueeze(0)
-    return colorizer.encode(image), colorizer.reference_chroma(image) if match else None
+    statistics = colorizer.reference_chroma(image)
+    if float(statistics.abs().max()) < NEAR_GRAY_CHROMA:
+        note(
+            f"warning: reference {ref} is gray or nearly so: it has few colors to give, expect "
+            "muted results"
+        )
+    return colorizer.encode(image), statistics
 
 
 def _read_halftone(item: InputItem) -> torch.Tensor:

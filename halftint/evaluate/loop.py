@@ -35,6 +35,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from halftint.color import MATCH_MODES
 from halftint.errors import UsageError
 from halftint.evaluate.baselines import LinearFilter, LookupTable
 from halftint.evaluate.measures import (
@@ -87,6 +88,7 @@ class SupportsColorize(Protocol):
         *,
         z: torch.Tensor | None = None,
         chroma: torch.Tensor | None = None,
+        match: str = ...,
     ) -> torch.Tensor: ...
 
     def reference_chroma(self, reference: torch.Tensor) -> torch.Tensor: ...
@@ -108,6 +110,7 @@ def evaluate(
     on_progress: ProgressCallback | None = None,
     on_sheet: SheetCallback | None = None,
     baselines: BaselineFitter | None = None,
+    match: str = "mean",
 ) -> Evaluation:
     """Measure descreening and colorization quality on `photos`.
 
@@ -124,6 +127,8 @@ def evaluate(
         on_sheet: called with (photo index, contact sheet) once per photo; see `contact_sheet`.
         baselines: fits the classical descreeners for a method (on photos other than these);
             their PSNR is then reported beside the Gaussian's.
+        match: how reference mode matches the reference's colors as `colorize --ref` runs it
+            (`color.MATCH_MODES`); every mode is measured, this one is judged.
 
     Raises:
         UsageError: fewer than two photos, or `samples` below 2.
@@ -173,6 +178,7 @@ def evaluate(
             reference=photos[pairs[index]],
             seed=seed + index,
             samples=samples,
+            match=match,
         )
         per_photo.append(measures)
         per_photo_transfer.append(transfer)
@@ -197,6 +203,7 @@ def evaluate(
             for variant in TRANSFER_VARIANTS
         },
         reference_pairs=pairs,
+        match=match,
     )
     return Evaluation(
         size=size,
@@ -265,6 +272,7 @@ def _score_colorization(
     reference: np.ndarray,
     seed: int,
     samples: int,
+    match: str,
 ) -> tuple[dict[str, float], dict[str, dict[str, float]], list[list[np.ndarray]]]:
     """One photo's colorization measures (named as in `ColorizationScores`), its cross-reference
     measures by variant (as in `TransferScores`), and the first two rows of its contact sheet
@@ -278,18 +286,26 @@ def _score_colorization(
         encoded = colorizer.encode(references).float()
         codes = torch.cat([encoded, random_codes(samples, encoded.shape[1], seed)])
         rgb = colorizer.colorize(halftone_tensor, z=codes)
-        # reference mode as `colorize --ref` runs it: moved to the reference's mean color
-        matched = colorizer.colorize(
-            halftone_tensor, z=encoded, chroma=colorizer.reference_chroma(references)
-        )
+        # reference mode as `colorize --ref` runs it: matched to the reference's colors
+        statistics = colorizer.reference_chroma(references)
+        matched = {
+            mode: _numpy(
+                colorizer.colorize(halftone_tensor, z=encoded, chroma=statistics, match=mode)
+            )
+            for mode in MATCH_MODES
+            if mode != "none"
+        }
     outputs = _numpy(rgb)
     network_reconstruction, network_referenced = outputs[0], outputs[1]
     random_samples = list(outputs[2:])
-    reconstruction, referenced = _numpy(matched)
+    reconstruction, referenced = (
+        matched[match] if match != "none" else (network_reconstruction, network_referenced)
+    )
     pair_differences = [delta_e(a, b) for a, b in itertools.combinations(random_samples, 2)]
     variants = {
         "model": referenced,
         "networks": network_referenced,
+        **{f"match_{mode}": images[1] for mode, images in matched.items()},
         "mean_color": mean_color_transfer(gray, reference),
         "color_table": color_table_transfer(gray, reference),
         "no_color": no_color,

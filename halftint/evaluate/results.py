@@ -28,8 +28,11 @@ RANDOM_SPREAD_GOAL = 0.85
 CROSS_DELTA_E_MARGIN = 2.0  # cross-reference ΔE2000 at most the no-color ΔE2000 plus this
 
 # the cross-reference variants: `colorize --ref` as it runs by default, the networks' colors
-# alone, the two color-transfer baselines (`transfer`), and no color
-TRANSFER_VARIANTS = ("model", "networks", "mean_color", "color_table", "no_color")
+# alone, each reference match (`--match-ref`), the two color-transfer baselines (`transfer`),
+# and no color
+TRANSFER_VARIANTS = (
+    "model", "networks", "match_mean", "match_spread", "mean_color", "color_table", "no_color"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ class ColorizationScores:
     # cross-reference protocol by variant (`TRANSFER_VARIANTS`), and photo i's reference index
     cross_reference: dict[str, TransferScores] = field(default_factory=dict)
     reference_pairs: list[int] = field(default_factory=list)
+    match: str = "mean"  # the reference match of "model" (`colorize --ref`'s default)
 
     def spread_ratio(self, spread: float) -> float | None:
         """A mean chroma spread over the truth's (a ratio of sums); None for gray photos."""

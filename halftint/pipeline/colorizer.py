@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from halftint.checkpoint import REQUIRED_NETWORKS, Bundle
-from halftint.color import mean_chroma, recombine_luminance, shift_chroma
+from halftint.color import MATCH_MODES, chroma_statistics, match_chroma, recombine_luminance
 from halftint.edges import canny_edges
 from halftint.errors import HalftintError, WeightsError
 from halftint.halftone import METHODS, dither
@@ -51,6 +51,9 @@ from halftint.pipeline.tiling import ProgressCallback, run_tiled
 from halftint.screen import ScreenInfo, analyze, screen_scale
 
 DEFAULT_HALFTONE_METHOD = "floyd-steinberg"
+# how `colorize --ref` matches the result to the reference's colors (`color.MATCH_MODES`),
+# chosen on the cross-reference protocol of `halftint eval` (weights.md)
+DEFAULT_MATCH = "mean"
 # the clustered-dot periods (px) to bring a screen into, for bundles that do not record theirs:
 # lite-photos-v2 was trained on 3-10 px, but measured on a 1200 dpi print its IHN falls apart
 # above 8 px (PSNR 28.6 dB brought to 7 px, 21.9 dB at 10 px)
@@ -244,7 +247,7 @@ class Colorizer:
         seed: int | None = None,
         n: int = 1,
         chroma: torch.Tensor | None = None,
-        match_reference: bool = True,
+        match: str = DEFAULT_MATCH,
         keep_luma: bool = True,
         progress: ProgressCallback | None = None,
     ) -> torch.Tensor:
@@ -252,10 +255,11 @@ class Colorizer:
 
         Give at most one of `reference` (a `(1, 3, h, w)` RGB image; one output), `z` (a
         `(k, z_dim)` batch of codes; k outputs); with neither, n codes are drawn from `seed`.
-        With a reference and `match_reference`, the output's mean color is moved to the
-        reference's (`reference_chroma`); `chroma` (`(k, 2)` or `(1, 2)`) sets such a mean
-        color explicitly. `keep_luma` puts the colors on the full-resolution descreened gray
-        (else the working-resolution RGB is upsampled as it is).
+        With a reference, the output is matched to the reference's colors by `match` (one of
+        `color.MATCH_MODES`; "none": the networks' colors as they are); `chroma` (`(k, 4)` or
+        `(1, 4)`, as `reference_chroma` gives it) sets the colors to match explicitly.
+        `keep_luma` puts the colors on the full-resolution descreened gray (else the
+        working-resolution RGB is upsampled as it is).
         """
         _check(halftone, "halftone", 1, batch=1)
         if reference is not None and z is not None:
@@ -265,7 +269,7 @@ class Colorizer:
         if reference is not None:
             _check(reference, "reference", 3, batch=1)
             codes = self.encode(reference)
-            if match_reference and chroma is None:
+            if chroma is None:
                 chroma = self.reference_chroma(reference)
         elif z is not None:
             self._check_codes(z)
@@ -273,18 +277,19 @@ class Colorizer:
         else:
             codes = self.sample_codes(n, seed)
         gray = self.descreen(halftone, progress=progress)
-        return self.colorize_gray(gray, codes, chroma=chroma, keep_luma=keep_luma)
+        return self.colorize_gray(gray, codes, chroma=chroma, match=match, keep_luma=keep_luma)
 
     @staticmethod
     def reference_chroma(reference: torch.Tensor) -> torch.Tensor:
-        """The mean color a reference's colorization is moved to: `(B, 3, H, W)` -> `(B, 2)`.
+        """The colors a reference's colorization is matched to: `(B, 3, H, W)` -> `(B, 4)`.
 
         E's 8 numbers carry a reference's colors only as well as the networks were trained; the
-        mean color taken from the reference itself makes "colors from this photo" hold for
-        every bundle (`halftint.color.mean_chroma`: mean Cb and Cr offsets, 0 for gray).
+        statistics taken from the reference itself make "colors from this photo" hold for
+        every bundle (`halftint.color.chroma_statistics`: mean Cb and Cr offsets, 0 for gray,
+        and their standard deviations).
         """
         _check(reference, "reference", 3)
-        return mean_chroma(reference.float().cpu())
+        return chroma_statistics(reference.float().cpu())
 
     def interpolate(
         self,
@@ -330,6 +335,7 @@ class Colorizer:
         z: torch.Tensor,
         *,
         chroma: torch.Tensor | None = None,
+        match: str = DEFAULT_MATCH,
         keep_luma: bool = True,
     ) -> torch.Tensor:
         """Steps 2-4 on an already descreened gray image: `(1, 1, H, W)` -> `(k, 3, H, W)`.
@@ -337,13 +343,16 @@ class Colorizer:
         Args:
             gray: `(1, 1, H, W)` descreened gray in [0, 1] (as `descreen` returns it).
             z: `(k, z_dim)` color codes; one output per code.
-            chroma: `(k, 2)` or `(1, 2)` mean colors to move the outputs to (as
+            chroma: `(k, 4)` or `(1, 4)` reference colors to match the outputs to (as
                 `reference_chroma` gives them), applied at working resolution; None: the
                 networks' colors as they are.
+            match: how to match them (`color.MATCH_MODES`).
             keep_luma: recombine the colors with `gray` at full resolution.
         """
         _check(gray, "gray", 1, batch=1)
         self._check_codes(z)
+        if match not in MATCH_MODES:
+            raise ValueError(f"match must be one of {', '.join(MATCH_MODES)}, got {match!r}")
         gray = gray.float().clamp(0.0, 1.0)
         small_gray = self._to_working(gray).to(self.device)
         small_halftone = self._rehalftone(small_gray)
@@ -352,13 +361,13 @@ class Colorizer:
             for codes in z.float().split(self._codes_per_chunk(small_gray))
         ]
         colors = torch.cat(small_colors).to(gray.device)
-        if chroma is not None:
+        if chroma is not None and match != "none":
             if keep_luma:
                 # shift the colors as they will be shown, on the gray's luma: the room left in
                 # the RGB cube depends on it
                 small = small_gray.to(colors.device).expand(colors.shape[0], -1, -1, -1)
                 colors = recombine_luminance(colors, small)
-            colors = shift_chroma(colors, chroma)
+            colors = match_chroma(colors, chroma, match)
         return self._to_full(colors, gray, keep_luma=keep_luma)
 
     # --- the parts ----------------------------------------------------------------------------
