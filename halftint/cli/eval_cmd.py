@@ -142,6 +142,7 @@ def eval_command(  # noqa: PLR0917  (Typer maps every option to a parameter)
     from halftint.evaluate.loop import evaluate
     from halftint.hub import resolve_weights
     from halftint.pipeline import Colorizer
+    from halftint.pipeline.colorizer import DEFAULT_MATCH
 
     bundle = load_bundle(resolve_weights(weights, cache_dir=cache_dir, offline=offline))
     colorizer = Colorizer(bundle, device=device)
@@ -187,6 +188,7 @@ def eval_command(  # noqa: PLR0917  (Typer maps every option to a parameter)
             on_progress=lambda done, total: progress.update(task, completed=done, total=total),
             on_sheet=None if out is None else save_sheet,
             baselines=fitter,
+            match=DEFAULT_MATCH,
         )
 
     results = {
@@ -305,7 +307,9 @@ def _progress() -> Progress:
 
 VARIANT_LABELS = {
     "model": "colorize --ref (default)",
-    "networks": "networks alone",
+    "networks": "networks alone (--match-ref none)",
+    "match_mean": "--match-ref mean",
+    "match_spread": "--match-ref spread",
     "mean_color": "reference's mean color",
     "color_table": "luma → color table",
     "no_color": "no color",
