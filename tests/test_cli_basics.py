@@ -118,3 +118,40 @@ def test_info_json_has_the_expected_keys() -> None:
     assert info["devices"][0] == "cpu"
     assert isinstance(info["cpu_threads"], int)
     assert info["cpu_threads"] >= 1
+
+
+HELP_COMMANDS = {
+    ("halftone",): "Usage: halftint halftone [OPTIONS] INPUT...",
+    ("colorize",): "Usage: halftint colorize [OPTIONS] INPUT...",
+    ("descreen",): "Usage: halftint descreen [OPTIONS] INPUT...",
+    ("eval",): "Usage: halftint eval [OPTIONS]",
+    ("info",): "Usage: halftint info [OPTIONS]",
+    ("weights", "download"): "Usage: halftint weights download [OPTIONS] SOURCE",
+    ("weights", "convert"): "Usage: halftint weights convert [OPTIONS] SOURCE OUT",
+    ("weights", "push"): "Usage: halftint weights push [OPTIONS] BUNDLE",
+    ("train", "ihn"): "Usage: halftint train ihn [OPTIONS]",
+    ("train", "export"): "Usage: halftint train export [OPTIONS]",
+}
+
+
+@pytest.mark.parametrize("command", list(HELP_COMMANDS), ids=" ".join)
+def test_help_shows_plain_metavars(command: tuple[str, ...]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "halftint", *command, "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == HELP_COMMANDS[command]
+    # no Typer type hints such as "<str>", "<list[str]>", "<int range>", nor "{INPUT...}"
+    assert "<str>" not in result.stdout and "<list" not in result.stdout
+    assert "<int" not in result.stdout and "<path>" not in result.stdout
+    assert "{" not in result.stdout.splitlines()[0]
+
+
+def test_colorize_help_names_the_files_it_writes() -> None:
+    stdout, _ = _probe("colorize", "--help")
+    for name in ("NAME.color.png", "NAME.random-1.png", "NAME.interp.png", "NAME.grid.png"):
+        assert name in stdout

@@ -5,9 +5,61 @@ Nothing here imports torch: `halftint --help` and `--version` must answer fast.
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import typer
+from typer.core import TyperCommand
 
 from halftint._version import __version__
+
+# the "<str>", "<list[str]>", "<int range>" that Typer puts after a name without a metavar
+_TYPE_HINT = re.compile(r" <[^<>]*>$")
+
+
+def _plain_name(param: Any) -> str:
+    """An argument's name as the usage line and help show it: its metavar or its name in
+    capitals, with "..." when it takes several values."""
+    name = param.metavar or (param.name or "").upper()
+    if param.nargs != 1 and not name.endswith("..."):
+        name += "..."
+    return name
+
+
+class PlainHelpCommand(TyperCommand):
+    """A command whose help shows plain metavars: `INPUT...` and `SOURCE OUT` in the usage line
+    (not Typer's `{INPUT...}...` and `{source} {out}`), and `--output OUTPUT` or an explicit
+    metavar in the options (not `--output <str>`)."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument":
+                name = _plain_name(param)
+                pieces.append(name if param.required else f"[{name}]")
+        return pieces
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        arguments, options = [], []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            name, text = record
+            if param.param_type_name == "argument":
+                arguments.append((_plain_name(param), text))
+            else:
+                options.append((_TYPE_HINT.sub(f" {(param.name or '').upper()}", name), text))
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+def register(target: typer.Typer, name: str | None = None, **settings: Any) -> Any:
+    """`target.command(...)` with plain help (`PlainHelpCommand`): how every command registers."""
+    return target.command(name, cls=PlainHelpCommand, **settings)
+
 
 app = typer.Typer(
     name="halftint",

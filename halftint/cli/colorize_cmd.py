@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
-from halftint.cli.app import app
+from halftint.cli.app import app, register
 from halftint.cli.common import (
     CACHE_DIR_OPTION,
     OFFLINE_OPTION,
@@ -118,7 +118,7 @@ MIN_REFERENCE_SIDE = 16
 NEAR_GRAY_CHROMA = 3 / 255
 
 
-@app.command()
+@register(app)
 def colorize(  # noqa: PLR0917  (Typer maps every option to a parameter)
     inputs: list[str] = typer.Argument(..., metavar="INPUT...", help=_INPUTS_HELP),
     ref: str | None = typer.Option(
@@ -171,6 +171,10 @@ def colorize(  # noqa: PLR0917  (Typer maps every option to a parameter)
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
 ) -> None:
     """Colorize halftone prints.
+
+    Writes, beside each input unless -o says otherwise: NAME.color.png (--ref),
+    NAME.random-1.png ... NAME.random-N.png (--random -n N), NAME.interp.png (--interpolate K),
+    or one contact sheet NAME.grid.png (--grid).
 
     Examples:
 
@@ -256,7 +260,7 @@ def colorize(  # noqa: PLR0917  (Typer maps every option to a parameter)
     _run_and_exit(inputs_found, work, "colorizing")
 
 
-@app.command()
+@register(app)
 def descreen(  # noqa: PLR0917  (Typer maps every option to a parameter)
     inputs: list[str] = typer.Argument(..., metavar="INPUT...", help=_INPUTS_HELP),
     output: str | None = typer.Option(None, "-o", "--output", help=_OUTPUT_HELP),

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from halftint.cli.app import app
+from halftint.cli.app import app, register
 from halftint.cli.common import (
     CACHE_DIR_OPTION,
     OFFLINE_OPTION,
@@ -59,7 +59,7 @@ TABLE_WIDTH = 140
 MAX_EVAL_SIZE = 2048
 
 
-@app.command("eval", help=EVAL_HELP)
+@register(app, "eval", help=EVAL_HELP)
 def eval_command(  # noqa: PLR0917  (Typer maps every option to a parameter)
     data: Path = typer.Option(
         ..., "--data", help="Folder of color photos (searched recursively), e.g. a validation set."

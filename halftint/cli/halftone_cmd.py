@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from halftint.cli.app import app
+from halftint.cli.app import app, register
 from halftint.cli.common import (
     SEED_MAX,
     STDIO,
@@ -44,7 +44,7 @@ METHODS_HELP = (
 )
 
 
-@app.command()
+@register(app)
 def halftone(  # noqa: PLR0917  (Typer maps every option to a parameter)
     inputs: list[str] = typer.Argument(
         ..., metavar="INPUT...", help="Image files, folders (searched recursively), or - for stdin."

@@ -18,7 +18,7 @@ import typer
 from rich.markup import escape
 
 from halftint._version import __version__
-from halftint.cli.app import app
+from halftint.cli.app import app, register
 from halftint.cli.common import console
 from halftint.errors import UsageError
 
@@ -192,7 +192,7 @@ def _print_metrics(metrics: dict[str, Any]) -> None:
     console.print(table)
 
 
-@app.command()
+@register(app)
 def info(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON on stdout."),
     preset: str | None = typer.Option(

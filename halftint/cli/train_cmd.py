@@ -22,7 +22,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from halftint.cli.app import train_app
+from halftint.cli.app import register, train_app
 from halftint.cli.common import SEED_MAX, console, note
 from halftint.errors import UsageError
 
@@ -148,14 +148,14 @@ def _register(name: str, stages: tuple[str, ...], summary: str) -> None:
     ) -> None:
         _train(list(stages), locals())
 
-    train_app.command(name, help=summary)(command)
+    register(train_app, name, help=summary)(command)
 
 
 for _name, _stages, _summary in STAGE_COMMANDS:
     _register(_name, _stages, _summary)
 
 
-@train_app.command("export")
+@register(train_app, "export")
 def train_export(  # noqa: PLR0917  (Typer maps every option to a parameter)
     out: str = typer.Option(..., "--out", "-o", help="The run folder."),
     to: str | None = typer.Option(None, "--to", help="Bundle folder (default: RUN/bundle)."),

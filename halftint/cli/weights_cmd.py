@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from halftint.cli.app import weights_app
+from halftint.cli.app import register, weights_app
 from halftint.cli.common import CACHE_DIR_OPTION, OFFLINE_OPTION, note, print_error
 from halftint.errors import UsageError, WeightsError
 
@@ -37,7 +37,7 @@ def human_size(size: int) -> str:
     return f"{value:.1f} GB"
 
 
-@weights_app.command("list")
+@register(weights_app, "list")
 def list_command(
     cache_dir: str | None = CACHE_DIR_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON on stdout."),
@@ -79,7 +79,7 @@ def list_command(
         )
 
 
-@weights_app.command()
+@register(weights_app)
 def download(
     source: str = typer.Argument(..., help=SOURCE_ARGUMENT_HELP),
     cache_dir: str | None = CACHE_DIR_OPTION,
@@ -107,7 +107,7 @@ def download(
     typer.echo(str(folder))
 
 
-@weights_app.command()
+@register(weights_app)
 def verify(
     source: str = typer.Argument(..., help=SOURCE_ARGUMENT_HELP),
     cache_dir: str | None = CACHE_DIR_OPTION,
@@ -145,7 +145,7 @@ def verify(
     note(f"ok: all {result.files} files match bundle.json ({human_size(result.size)}) in {folder}")
 
 
-@weights_app.command()
+@register(weights_app)
 def push(
     bundle: Path = typer.Argument(..., help="The bundle folder to publish."),
     *,
@@ -180,7 +180,7 @@ def push(
     typer.echo(str(published))
 
 
-@weights_app.command()
+@register(weights_app)
 def convert(
     source: str = typer.Argument(..., help=SOURCE_ARGUMENT_HELP),
     out: Path = typer.Argument(..., help="The new bundle folder."),
