@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from halftint.match import MATCH_MODES
+
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
 
@@ -119,9 +121,6 @@ def shift_chroma(rgb: torch.Tensor, chroma: torch.Tensor) -> torch.Tensor:
     return recombine_luminance(rgb + offset, rgb_to_gray(rgb))
 
 
-# how a colorization is matched to its reference's colors: not at all, its mean color, or its
-# mean color and its spread (the standard deviation of Cb and of Cr)
-MATCH_MODES = ("none", "mean", "spread")
 # `spread` scales an output's chroma spread by at most this much: the networks' near-gray
 # outputs must not have their noise blown up into colors
 MAX_SPREAD_GAIN = 2.5

@@ -120,6 +120,49 @@ def read_image(source: str | os.PathLike[str], mode: Literal["gray", "rgb"] = "r
     return np.clip(pixels @ LUMA_WEIGHTS, 0.0, 1.0, dtype=np.float32)
 
 
+def probe_image(path: str | os.PathLike[str]) -> None:
+    """Check cheaply, from its header alone, that `path` is an image file `read_image` can
+    open: a regular file, not empty, not over `MAX_INPUT_BYTES`, of a format Pillow knows, of
+    non-zero size. A file that passes may still be truncated further on.
+
+    Raises:
+        InputError: as `read_image` would, for the problems a header shows.
+    """
+    label = str(path)
+    target = Path(path)
+    if not target.exists():
+        raise InputError(f"input not found: {label}")
+    if not target.is_file():
+        raise InputError(
+            f"{label} is not a regular file (a device, pipe or socket); give an image file, "
+            "or - to read one from stdin"
+        )
+    try:
+        size = target.stat().st_size
+        if size == 0:
+            raise InputError(f"{label} is empty (0 bytes), not an image")
+        if size > MAX_INPUT_BYTES:
+            raise InputError(
+                f"{label} is larger than {MAX_INPUT_BYTES // 2**30} GiB: not an image halftint "
+                "reads"
+            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(target) as image:
+                width, height = image.size
+    except UnidentifiedImageError:
+        raise InputError(f"{label} is not an image file halftint can read") from None
+    except Image.DecompressionBombError:
+        raise InputError(
+            f"{label} is too large to read safely (over {2 * _pixel_limit()} pixels, "
+            "possibly a decompression bomb)"
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise InputError(f"{label} is truncated or corrupt ({_reason(error)})") from None
+    if width == 0 or height == 0:
+        raise InputError(f"{label} has zero size ({width}x{height} pixels)")
+
+
 def _pixel_limit() -> int:
     return int(Image.MAX_IMAGE_PIXELS or 0)
 

@@ -6,7 +6,9 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from halftint import __version__
@@ -155,3 +157,38 @@ def test_colorize_help_names_the_files_it_writes() -> None:
     stdout, _ = _probe("colorize", "--help")
     for name in ("NAME.color.png", "NAME.random-1.png", "NAME.interp.png", "NAME.grid.png"):
         assert name in stdout
+
+
+@pytest.mark.parametrize("command", ["colorize", "descreen"])
+def test_a_bad_input_is_refused_before_any_model_loads(command: str, tmp_path: Path) -> None:
+    damaged = tmp_path / "scan.png"
+    damaged.write_bytes(b"not a png at all")
+    extra = ["--random"] if command == "colorize" else []
+    _, report = _probe(command, str(damaged), *extra, "-o", str(tmp_path / "out.png"))
+    assert report["code"] == 1
+    # refused from its header, before torch (seconds) is even imported
+    assert report["heavy"] == []
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_outputs_are_announced(tmp_path: Path) -> None:
+    from halftint.io import write_image
+
+    folder = tmp_path / "photos"
+    for name in ("a.png", "sub/b.png"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        write_image(np.full((8, 8), 0.5, np.float32), folder / name)
+    one = subprocess.run(
+        [sys.executable, "-m", "halftint", "halftone", str(folder / "a.png"), "-o",
+         str(tmp_path / "one.png")],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert one.returncode == 0 and one.stderr.strip().splitlines()[-1] == (
+        f"wrote {tmp_path / 'one.png'}"
+    )
+    many = subprocess.run(
+        [sys.executable, "-m", "halftint", "halftone", str(folder), "-o", str(tmp_path / "out")],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert many.returncode == 0
+    assert many.stderr.strip().splitlines()[-1] == f"wrote 2 files to {tmp_path / 'out'}"

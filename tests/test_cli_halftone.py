@@ -344,6 +344,7 @@ def test_a_very_large_image_is_one_warning_line(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     lines = result.stderr.decode().strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("halftint: warning: ")
+    assert len(lines) == 2 and lines[0].startswith("halftint: warning: ")
     assert "big.png is a very large image (48×32" in lines[0]
+    assert lines[1] == "wrote out.png"
     assert (tmp_path / "out.png").is_file()

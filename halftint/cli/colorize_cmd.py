@@ -36,6 +36,7 @@ from halftint.cli.common import (
     console,
     note,
     output_exists,
+    precheck_inputs,
     run_batch,
 )
 from halftint.errors import InputError, UsageError
@@ -191,10 +192,14 @@ def colorize(  # noqa: PLR0917  (Typer maps every option to a parameter)
     inputs_found = _collect(inputs)
     per_input = 1 if grid or mode != "random" else samples
     plan = _plan(output, inputs_found, per_input)
+    reference = _read_reference(ref) if ref is not None else None
+    report, inputs_found = _precheck(inputs_found)
 
     colorizer = _load_colorizer(weights, device, precision, cache_dir=cache_dir, offline=offline)
     reference_code, reference_chroma = (
-        _reference_code(colorizer, ref) if ref is not None else (None, None)
+        _reference_code(colorizer, reference, ref)
+        if reference is not None and ref
+        else (None, None)
     )
     if mode != "ref" and seed is None:
         import torch
@@ -228,7 +233,7 @@ def colorize(  # noqa: PLR0917  (Typer maps every option to a parameter)
                 end = start + len(chunk)
                 codes = colorizer.sample_codes(end, seed)[start:end]
                 colors = colorizer.colorize_gray(gray, codes, keep_luma=keep_luma)
-                _write_all(colors, chunk, pending, overwrite)
+                _write_all(colors, chunk, pending, overwrite, report)
             report.done += 1
             return
         if mode == "ref":
@@ -253,11 +258,11 @@ def colorize(  # noqa: PLR0917  (Typer maps every option to a parameter)
             images = grid_of(colors, columns=interpolate).unsqueeze(0)
         else:
             images = colors
-        _write_all(images, destinations, pending, overwrite)
+        _write_all(images, destinations, pending, overwrite, report)
         report.done += 1
 
     tile_progress = _TileProgress(enabled=len(inputs_found.items) < PROGRESS_MIN_ITEMS)
-    _run_and_exit(inputs_found, work, "colorizing")
+    _run_and_exit(inputs_found, work, "colorizing", report)
 
 
 @register(app)
@@ -284,6 +289,7 @@ def descreen(  # noqa: PLR0917  (Typer maps every option to a parameter)
     screen_setting = _parse_screen(screen)
     inputs_found = _collect(inputs)
     plan = _plan(output, inputs_found, 1)
+    report, inputs_found = _precheck(inputs_found)
     colorizer = _load_colorizer(weights, device, precision, cache_dir=cache_dir, offline=offline)
 
     def work(item: InputItem, report: BatchReport) -> None:
@@ -296,20 +302,34 @@ def descreen(  # noqa: PLR0917  (Typer maps every option to a parameter)
             gray = colorizer.descreen(halftone, progress=tile_progress, screen=found)  # type: ignore[arg-type]
         finally:
             tile_progress.close()
-        _write_all(gray, [destination], [destination], overwrite)
+        _write_all(gray, [destination], [destination], overwrite, report)
         report.done += 1
 
     tile_progress = _TileProgress(enabled=len(inputs_found.items) < PROGRESS_MIN_ITEMS)
-    _run_and_exit(inputs_found, work, "descreening")
+    _run_and_exit(inputs_found, work, "descreening", report)
+
+
+def _precheck(found: InputSet) -> tuple[BatchReport, InputSet]:
+    """The batch report and the inputs whose headers are readable; when none is, the failures
+    are reported and the command exits 1 before any model is loaded."""
+    report = BatchReport(skipped_non_images=found.skipped_non_images)
+    good = precheck_inputs(found, report)
+    if not good.items:
+        report.print_summary(verbose=len(found.items) > 1)
+        raise typer.Exit(report.exit_code)
+    return report, good
 
 
 def _run_and_exit(
-    found: InputSet, work: Callable[[InputItem, BatchReport], None], description: str
+    found: InputSet,
+    work: Callable[[InputItem, BatchReport], None],
+    description: str,
+    report: BatchReport,
 ) -> NoReturn:
     """Run `work` over every input with a progress bar, summarise, exit 0 or 1."""
-    report = BatchReport(skipped_non_images=found.skipped_non_images)
+    total = len(found.items) + len(report.failed)
     run_batch(found.items, work, description=description, report=report, total=len(found.items))
-    report.print_summary(verbose=len(found.items) > 1)
+    report.print_summary(verbose=total > 1)
     raise typer.Exit(report.exit_code)
 
 
@@ -398,22 +418,18 @@ def _load_colorizer(
 
 def _parse_match(text: str) -> str:
     """`--match-ref`: one of `color.MATCH_MODES`, or "default" (the pipeline's measured one)."""
-    from halftint.color import MATCH_MODES
+    from halftint.match import DEFAULT_MATCH, MATCH_MODES
 
     if text == "default":
-        from halftint.pipeline.colorizer import DEFAULT_MATCH
-
         return DEFAULT_MATCH
     if text not in MATCH_MODES:
         raise UsageError(f"--match-ref {text!r}: choose one of {', '.join(MATCH_MODES)}")
     return text
 
 
-def _reference_code(colorizer: Colorizer, ref: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """E's code of the reference and its colors (`Colorizer.reference_chroma`); a bad reference
-    is a usage error (it concerns every input)."""
-    import torch
-
+def _read_reference(ref: str) -> np.ndarray:
+    """The reference image, read before any model is loaded; a bad reference is a usage error
+    (it concerns every input)."""
     from halftint.io import read_image
 
     try:
@@ -426,6 +442,15 @@ def _reference_code(colorizer: Colorizer, ref: str) -> tuple[torch.Tensor, torch
             f"--ref {ref} is {width}×{height} pixels; a reference needs at least "
             f"{MIN_REFERENCE_SIDE} pixels on each side"
         )
+    return reference
+
+
+def _reference_code(
+    colorizer: Colorizer, reference: np.ndarray, ref: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """E's code of the reference and its colors (`Colorizer.reference_chroma`)."""
+    import torch
+
     image = torch.from_numpy(reference).permute(2, 0, 1).unsqueeze(0)
     statistics = colorizer.reference_chroma(image)
     if float(statistics.abs().max()) < NEAR_GRAY_CHROMA:
@@ -473,7 +498,11 @@ def _destinations(
 
 
 def _write_all(
-    images: torch.Tensor, destinations: list[Path | str], pending: list[Path | str], overwrite: bool
+    images: torch.Tensor,
+    destinations: list[Path | str],
+    pending: list[Path | str],
+    overwrite: bool,
+    report: BatchReport,
 ) -> None:
     """Write `(N, C, H, W)` images in [0, 1] as 8-bit (round, then clamp), one per destination.
 
@@ -488,6 +517,7 @@ def _write_all(
             continue
         eight_bit = (image * 255).round_().clamp_(0, 255).to(torch.uint8)
         write_image(eight_bit.permute(1, 2, 0).squeeze(2).numpy(), destination, overwrite=overwrite)
+        report.wrote(destination)
 
 
 class _TileProgress:

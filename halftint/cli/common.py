@@ -10,6 +10,7 @@ Conventions (the same for `halftone`, `colorize`, `descreen`):
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -221,6 +222,12 @@ class BatchReport:
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     skipped_non_images: int = 0
+    written: list[str] = field(default_factory=list)
+
+    def wrote(self, destination: Path | str) -> None:
+        """Record an output file written (stdout is not one)."""
+        if destination != STDIO:
+            self.written.append(str(destination))
 
     @property
     def exit_code(self) -> int:
@@ -240,6 +247,13 @@ class BatchReport:
             if self.skipped_non_images:
                 parts.append(f"{self.skipped_non_images} non-image files ignored")
             note(", ".join(parts))
+        if len(self.written) == 1:
+            note(f"wrote {self.written[0]}")
+        elif self.written:
+            folder = os.path.commonpath([Path(p).resolve().parent for p in self.written])
+            relative = os.path.relpath(folder)
+            shown = folder if relative.startswith("..") else relative
+            note(f"wrote {len(self.written)} files to {shown}")
 
 
 def output_exists(dest: Path | str, overwrite: bool, report: BatchReport) -> bool:
@@ -252,6 +266,24 @@ def output_exists(dest: Path | str, overwrite: bool, report: BatchReport) -> boo
         note(f"skipped {path}: it exists (use --overwrite to replace it)")
         return True
     return False
+
+
+def precheck_inputs(found: InputSet, report: BatchReport) -> InputSet:
+    """The inputs whose headers say they are readable images (`io.probe_image`); the others
+    are marked failed in `report`. Run before loading a model, so a bad file is refused at once
+    (stdin is read later, as it comes)."""
+    from halftint.io import probe_image
+
+    good: list[InputItem] = []
+    for item in found.items:
+        if item.path is not None:
+            try:
+                probe_image(item.path)
+            except HalftintError as error:
+                report.failed.append((item.label, str(error)))
+                continue
+        good.append(item)
+    return InputSet(items=good, skipped_non_images=found.skipped_non_images)
 
 
 def run_batch(

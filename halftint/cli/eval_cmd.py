@@ -141,8 +141,8 @@ def eval_command(  # noqa: PLR0917  (Typer maps every option to a parameter)
     from halftint.checkpoint import load_bundle
     from halftint.evaluate.loop import evaluate
     from halftint.hub import resolve_weights
+    from halftint.match import DEFAULT_MATCH
     from halftint.pipeline import Colorizer
-    from halftint.pipeline.colorizer import DEFAULT_MATCH
 
     bundle = load_bundle(resolve_weights(weights, cache_dir=cache_dir, offline=offline))
     colorizer = Colorizer(bundle, device=device)

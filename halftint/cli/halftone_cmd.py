@@ -149,6 +149,7 @@ def halftone(  # noqa: PLR0917  (Typer maps every option to a parameter)
             seed=seed,
         )
         write_image(result > 0.5, destination, overwrite=overwrite)
+        report.wrote(destination)
         report.done += 1
 
     report = BatchReport(skipped_non_images=inputs_found.skipped_non_images)

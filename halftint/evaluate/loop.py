@@ -35,7 +35,6 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from halftint.color import MATCH_MODES
 from halftint.errors import UsageError
 from halftint.evaluate.baselines import LinearFilter, LookupTable
 from halftint.evaluate.measures import (
@@ -66,6 +65,7 @@ from halftint.evaluate.transfer import (
     mean_color_transfer,
     reference_pairs,
 )
+from halftint.match import MATCH_MODES
 
 COLORIZATION_METHOD = HalftoneMethod("floyd-steinberg")
 

@@ -33,10 +33,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from halftint.checkpoint import REQUIRED_NETWORKS, Bundle
-from halftint.color import MATCH_MODES, chroma_statistics, match_chroma, recombine_luminance
+from halftint.color import chroma_statistics, match_chroma, recombine_luminance
 from halftint.edges import canny_edges
 from halftint.errors import HalftintError, WeightsError
 from halftint.halftone import METHODS, dither
+from halftint.match import DEFAULT_MATCH, MATCH_MODES
 from halftint.nets import ColorizationNet, FusionNet, InverseHalftoneNet, ReferenceEncoder
 from halftint.pipeline.device import (
     Precision,
@@ -51,9 +52,6 @@ from halftint.pipeline.tiling import ProgressCallback, run_tiled
 from halftint.screen import ScreenInfo, analyze, screen_scale
 
 DEFAULT_HALFTONE_METHOD = "floyd-steinberg"
-# how `colorize --ref` matches the result to the reference's colors (`color.MATCH_MODES`),
-# chosen on the cross-reference protocol of `halftint eval` (weights.md)
-DEFAULT_MATCH = "mean"
 # the clustered-dot periods (px) to bring a screen into, for bundles that do not record theirs:
 # lite-photos-v2 was trained on 3-10 px, but measured on a 1200 dpi print its IHN falls apart
 # above 8 px (PSNR 28.6 dB brought to 7 px, 21.9 dB at 10 px)
