@@ -33,7 +33,15 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from huggingface_hub import HfApi, constants, get_token, hf_hub_download, try_to_load_from_cache
+from huggingface_hub import (
+    HfApi,
+    constants,
+    get_hf_file_metadata,
+    get_token,
+    hf_hub_download,
+    hf_hub_url,
+    try_to_load_from_cache,
+)
 from huggingface_hub.utils import (
     CacheNotFound,
     EntryNotFoundError,
@@ -63,6 +71,10 @@ _NO_WEIGHTS_MESSAGE = (
     f"(or set {ENVIRONMENT_VARIABLE}), or train: `halftint train all --data PHOTOS --preset lite "
     "--out runs/NAME` then `--weights runs/NAME/bundle`"
 )
+
+
+# seconds the Hub has to answer the first request of a fetch before it is called unreachable
+REACH_TIMEOUT = 8.0
 
 
 @dataclass(frozen=True)
@@ -243,6 +255,7 @@ def fetch_hub_bundle(
             "mode is on (--offline or HF_HUB_OFFLINE=1); prefetch it where there is a network "
             f"with `halftint weights download {source}` and copy the cache folder here"
         )
+    _check_reachable(source)
     manifest = _download(source, MANIFEST, source.revision, cache_dir)
     folder = manifest.parent
     commit = _snapshot_commit(manifest, source)
@@ -345,6 +358,29 @@ def _quiet_retry_warnings() -> Iterator[None]:
         yield
     finally:
         logger.setLevel(previous)
+
+
+def _check_reachable(source: HubSource) -> None:
+    """Ask the Hub for the manifest's metadata once, within `REACH_TIMEOUT` seconds.
+
+    huggingface_hub retries a request that gets no answer, for up to a minute each time: a Hub
+    that accepts connections but does not answer kept `hf_hub_download` silent for over six
+    minutes. An answer of any kind (even an HTTP error, which `_download` then explains) means
+    the Hub is there; no answer in time is a `WeightsError` at once.
+    """
+    url = hf_hub_url(source.repo_id, source.repo_path(MANIFEST), revision=source.revision)
+    try:
+        get_hf_file_metadata(url, timeout=REACH_TIMEOUT, library_name="halftint")
+    except HfHubHTTPError:
+        return
+    except Exception as error:  # the HTTP client's transport errors: timeouts, refused, DNS
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise WeightsError(
+            f"cannot reach the Hub at {constants.ENDPOINT} within {REACH_TIMEOUT:g} s "
+            f"({type(error).__name__}: {reason}) and {source} is not in the cache; check the "
+            "network (a machine that has none needs a copy of a cache folder that holds the "
+            "bundle)"
+        ) from error
 
 
 def _download(source: HubSource, relative: str, revision: str, cache_dir: str | None) -> Path:

@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,12 @@ class Run:
 
     @property
     def error_lines(self) -> list[str]:
-        return [line for line in self.stderr.splitlines() if line.strip()]
+        """stderr's lines but the note that a fetch starts."""
+        return [
+            line
+            for line in self.stderr.splitlines()
+            if line.strip() and not line.startswith("fetching hf://")
+        ]
 
 
 @dataclass
@@ -130,9 +136,11 @@ def test_colorize_downloads_once_then_runs_without_requests_and_offline(
     folder = world.snapshot(world.commit).resolve()
     files = listed_files(world.bundle)
     assert {relative: sha256_file(folder / relative) for relative in files} == files
-    # one metadata HEAD and one GET (hub or CDN) per file, bundle.json included
+    # one metadata HEAD and one GET (hub or CDN) per file, bundle.json included, and the HEAD
+    # that checks the Hub answers at all (within seconds)
     methods = [method for method, _ in world.hub.requests]
-    assert methods.count("HEAD") == methods.count("GET") == len(files) + 1
+    assert methods.count("GET") == len(files) + 1
+    assert methods.count("HEAD") == len(files) + 2
     assert any("/blobs/" in path for _, path in world.hub.requests)  # large files via the CDN
 
     colored = read_image(tmp_path / "first.png")
@@ -215,11 +223,12 @@ def test_subfolder_moving_branch_tag_and_commit(world: HubWorld, tmp_path: Path)
     refreshed = world.run("weights", "download", source)
     assert Path(refreshed.stdout.strip()) == (world.snapshot(second, repo) / subfolder).resolve()
 
-    # a tag not seen before costs one HEAD to resolve; its files are already cached
+    # a tag not seen before costs one HEAD to resolve (and one to check the Hub answers); its
+    # files are already cached
     world.hub.reset_requests()
     tagged = world.run("weights", "download", f"{source}@v1")
     assert Path(tagged.stdout.strip()) == first_folder
-    assert [method for method, _ in world.hub.requests] == ["HEAD"]
+    assert [method for method, _ in world.hub.requests] == ["HEAD", "HEAD"]
     entries = [e for e in list_bundles(str(world.cache)) if e.origin == "cache"]
     assert {(e.name, e.commit, e.refs) for e in entries} == {
         ("tiny-bundle", first, ("v1",)),
@@ -388,3 +397,20 @@ def test_convert_refuses_an_existing_output_and_an_unknown_dtype(
         "halftint: error: --dtype 'int8' is not supported; choose float16, bfloat16, float32"
     ]
     assert not (tmp_path / "x").exists()
+
+
+def test_a_hub_that_never_answers_is_given_up_within_seconds(world: HubWorld) -> None:
+    # accepts connections, never answers: huggingface_hub alone retried for over six minutes
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        endpoint = f"http://127.0.0.1:{server.getsockname()[1]}"
+        start = time.monotonic()
+        run = world.run("weights", "download", SOURCE, HF_ENDPOINT=endpoint)
+        seconds = time.monotonic() - start
+    assert_one_line_error(
+        run, f"cannot reach the Hub at {endpoint} within 8 s", "check the network"
+    )
+    assert f"fetching {SOURCE}" in run.stderr and f"from {endpoint}" in run.stderr
+    assert seconds < 30
+    assert_nothing_half_written(world.cache)

@@ -34,6 +34,7 @@ from halftint.cli.common import (
     OutputPlan,
     collect_inputs,
     console,
+    find_weights,
     note,
     output_exists,
     precheck_inputs,
@@ -401,13 +402,15 @@ def _load_colorizer(
     weights: str | None, device: str, precision: str, *, cache_dir: str | None, offline: bool
 ) -> Colorizer:
     """Check device and precision, then load the weights onto the device; says what it uses."""
+    # the weights first: finding them needs no torch, so an unreachable Hub is told at once
+    folder = find_weights(weights, cache_dir=cache_dir, offline=offline)
+
     from halftint.checkpoint import load_bundle
-    from halftint.hub import resolve_weights
     from halftint.pipeline import Colorizer, resolve_device, resolve_precision
 
     torch_device = resolve_device(device)
     resolve_precision(precision, torch_device)
-    bundle = load_bundle(resolve_weights(weights, cache_dir=cache_dir, offline=offline))
+    bundle = load_bundle(folder)
     colorizer = Colorizer(bundle, device=torch_device, precision=precision)
     note(
         f"weights {bundle.name} ({bundle.preset}), device {colorizer.device}, "

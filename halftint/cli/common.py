@@ -324,3 +324,23 @@ def run_batch(
                 report.failed.append((item.label, f"{reason}{where}"))
             progress.advance(task)
     return report
+
+
+def find_weights(
+    source: str | None,
+    *,
+    cache_dir: str | None = None,
+    offline: bool = False,
+    refresh: bool = False,
+) -> Path:
+    """`hub.resolve_weights` for the command line: says first when a Hub bundle is about to be
+    fetched (a first run, or `refresh`), so a slow network is not mistaken for a hang."""
+    from huggingface_hub import constants
+
+    from halftint.hub import cached_bundle, is_hub_source, parse_hub_source, resolve_weights
+
+    if source is not None and is_hub_source(source) and not (offline or constants.HF_HUB_OFFLINE):
+        hub_source = parse_hub_source(source)
+        if refresh or cached_bundle(hub_source, cache_dir) is None:
+            note(f"fetching {hub_source} from {constants.ENDPOINT} ...")
+    return resolve_weights(source, cache_dir=cache_dir, offline=offline, refresh=refresh)

@@ -21,6 +21,7 @@ from halftint.cli.common import (
     InputItem,
     collect_inputs,
     console,
+    find_weights,
     note,
     output_exists,
     run_batch,
@@ -140,11 +141,10 @@ def eval_command(  # noqa: PLR0917  (Typer maps every option to a parameter)
 
     from halftint.checkpoint import load_bundle
     from halftint.evaluate.loop import evaluate
-    from halftint.hub import resolve_weights
     from halftint.match import DEFAULT_MATCH
     from halftint.pipeline import Colorizer
 
-    bundle = load_bundle(resolve_weights(weights, cache_dir=cache_dir, offline=offline))
+    bundle = load_bundle(find_weights(weights, cache_dir=cache_dir, offline=offline))
     colorizer = Colorizer(bundle, device=device)
     crop_size = size or colorizer.working_size
 

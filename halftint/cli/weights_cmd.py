@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from halftint.cli.app import register, weights_app
-from halftint.cli.common import CACHE_DIR_OPTION, OFFLINE_OPTION, note, print_error
+from halftint.cli.common import CACHE_DIR_OPTION, OFFLINE_OPTION, find_weights, note, print_error
 from halftint.errors import UsageError, WeightsError
 
 if TYPE_CHECKING:
@@ -90,9 +90,9 @@ def download(
     For a branch or tag this asks the Hub where it points now, so it also updates a cached
     bundle whose branch has moved on (other commands reuse the cached commit without asking).
     """
-    from halftint.hub import is_hub_source, resolve_weights
+    from halftint.hub import is_hub_source
 
-    folder = resolve_weights(source, cache_dir=cache_dir, offline=offline, refresh=True)
+    folder = find_weights(source, cache_dir=cache_dir, offline=offline, refresh=True)
     # imported only now: it loads torch, which a failed download need not wait for
     from halftint.checkpoint import read_bundle_meta
 
