@@ -75,10 +75,12 @@ LITE = Preset(
         use_noise=False,
     ),
     encoder=EncoderConfig(input_size=128, base_channels=16, pool_size=8),
-    generator=GeneratorConfig(base_channels=16, depth=6),
+    generator=GeneratorConfig(
+        base_channels=16, depth=6, code="modulate", norm="instance", padding="reflect"
+    ),
     discriminator=DiscriminatorConfig(base_channels=16),
     histogram=HistogramConfig(input_size=128, channels=(16, 32, 32)),
-    fusion=FusionConfig(channels=8),
+    fusion=FusionConfig(channels=8, padding="reflect"),
 )
 
 PRESETS: dict[str, Preset] = {preset.name: preset for preset in (PAPER, LITE)}
