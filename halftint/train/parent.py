@@ -115,5 +115,5 @@ def check_networks(parent: ParentBundle, preset: Preset, keys: Iterable[str]) ->
             raise UsageError(
                 f"--init-from {parent.source}: its {key} network has another config than preset "
                 f"{preset.name}'s (the preset has changed since the bundle was made); train {key} "
-                "from scratch instead"
+                f"from scratch instead (--set 'init_fresh=[\"{key}\"]')"
             )
