@@ -166,7 +166,7 @@ def test_reference_mode_is_deterministic_and_follows_the_reference(
     )
     # without the match: the networks' colors, as with the code alone
     assert torch.equal(
-        colorizer.colorize(halftone, reference=warm, match_reference=False),
+        colorizer.colorize(halftone, reference=warm, match="none"),
         colorizer.colorize(halftone, z=colorizer.encode(warm)),
     )
 
@@ -182,7 +182,7 @@ def test_reference_mode_takes_the_references_mean_color_and_keeps_the_luminance(
             1, 3, 1, 1
         )
         matched = colorizer.colorize(halftone, reference=reference)
-        alone = colorizer.colorize(halftone, reference=reference, match_reference=False)
+        alone = colorizer.colorize(halftone, reference=reference, match="none")
         wanted = mean_chroma(reference)
         # the same direction, most of the way (pixels near black or white have little room
         # for color in the RGB cube, so the mean can fall short of the reference's)
