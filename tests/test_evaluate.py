@@ -47,6 +47,7 @@ from halftint.evaluate.transfer import (
     reference_pairs,
 )
 from halftint.io import read_image, write_image
+from halftint.match import DEFAULT_MATCH
 
 SIZE = 24
 
@@ -359,7 +360,7 @@ def test_oracle_scores_are_perfect_and_meet_every_target() -> None:
     assert list(cross) == [
         "model", "networks", "match_mean", "match_spread", "mean_color", "color_table", "no_color"
     ]  # fmt: skip
-    assert cross["model"] == cross["match_mean"]  # the default match
+    assert cross["model"] == cross[f"match_{DEFAULT_MATCH}"]  # the default match
     assert cross["model"].reference_emd == pytest.approx(0.0, abs=1e-9)
     assert cross["no_color"].fidelity == 0.0 and cross["no_color"].chroma_spread == 0.0
     assert cross["no_color"].delta_e == pytest.approx(colorization.baseline_delta_e)

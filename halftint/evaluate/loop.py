@@ -65,7 +65,7 @@ from halftint.evaluate.transfer import (
     mean_color_transfer,
     reference_pairs,
 )
-from halftint.match import MATCH_MODES
+from halftint.match import DEFAULT_MATCH, MATCH_MODES
 
 COLORIZATION_METHOD = HalftoneMethod("floyd-steinberg")
 
@@ -110,7 +110,7 @@ def evaluate(
     on_progress: ProgressCallback | None = None,
     on_sheet: SheetCallback | None = None,
     baselines: BaselineFitter | None = None,
-    match: str = "mean",
+    match: str = DEFAULT_MATCH,
 ) -> Evaluation:
     """Measure descreening and colorization quality on `photos`.
 

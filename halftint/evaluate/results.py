@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from halftint.evaluate.methods import HalftoneMethod
+from halftint.match import DEFAULT_MATCH
 
 DIVERSITY_SAMPLES = 5  # random samples per photo
 MIN_PHOTOS = 2  # reference fidelity pairs each photo with another one
@@ -78,7 +79,7 @@ class ColorizationScores:
     # cross-reference protocol by variant (`TRANSFER_VARIANTS`), and photo i's reference index
     cross_reference: dict[str, TransferScores] = field(default_factory=dict)
     reference_pairs: list[int] = field(default_factory=list)
-    match: str = "mean"  # the reference match of "model" (`colorize --ref`'s default)
+    match: str = DEFAULT_MATCH  # the reference match of "model" (`colorize --ref`'s default)
 
     def spread_ratio(self, spread: float) -> float | None:
         """A mean chroma spread over the truth's (a ratio of sums); None for gray photos."""
