@@ -130,22 +130,9 @@ def probe_image(path: str | os.PathLike[str]) -> None:
     """
     label = str(path)
     target = Path(path)
-    if not target.exists():
-        raise InputError(f"input not found: {label}")
-    if not target.is_file():
-        raise InputError(
-            f"{label} is not a regular file (a device, pipe or socket); give an image file, "
-            "or - to read one from stdin"
-        )
+    if _checked_file(target, label) == 0:
+        raise InputError(f"{label} is empty (0 bytes), not an image")
     try:
-        size = target.stat().st_size
-        if size == 0:
-            raise InputError(f"{label} is empty (0 bytes), not an image")
-        if size > MAX_INPUT_BYTES:
-            raise InputError(
-                f"{label} is larger than {MAX_INPUT_BYTES // 2**30} GiB: not an image halftint "
-                "reads"
-            )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(target) as image:
@@ -183,6 +170,16 @@ def _read_bytes(source: str | os.PathLike[str], label: str) -> bytes:
             raise InputError(f"{label} holds more than {limit}: not an image halftint reads")
         return data
     path = Path(source)
+    _checked_file(path, label)
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise InputError(f"cannot read {label}: {error.strerror or error}") from None
+
+
+def _checked_file(path: Path, label: str) -> int:
+    """The size of `path` once it is known to be a regular file of at most `MAX_INPUT_BYTES`;
+    InputError otherwise (what `read_image` and `probe_image` both refuse)."""
     if not path.exists():
         raise InputError(f"input not found: {label}")
     if path.is_dir():
@@ -193,11 +190,13 @@ def _read_bytes(source: str | os.PathLike[str], label: str) -> bytes:
             "or - to read one from stdin"
         )
     try:
-        if path.stat().st_size > MAX_INPUT_BYTES:
-            raise InputError(f"{label} is larger than {limit}: not an image halftint reads")
-        return path.read_bytes()
+        size = path.stat().st_size
     except OSError as error:
         raise InputError(f"cannot read {label}: {error.strerror or error}") from None
+    if size > MAX_INPUT_BYTES:
+        limit = f"{MAX_INPUT_BYTES // 2**30} GiB"
+        raise InputError(f"{label} is larger than {limit}: not an image halftint reads")
+    return size
 
 
 def _to_float(image: Image.Image) -> np.ndarray:
