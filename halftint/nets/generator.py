@@ -6,7 +6,8 @@ concatenated to the input only (`code="input"`); `code="modulate"` instead scale
 every U-Net level's features by linear maps of `z` (FiLM), which the lite preset uses: measured
 (`benchmarks/colorizer_diagnosis.py`), a code at the input changes the output's chroma 4.6x less
 at inference, where each sample is normalized by its own statistics, than in training, and acts
-most at the zero-padded borders.
+most at the zero-padded borders. `semantic="efficientnet-lite0"` adds a frozen ImageNet encoder
+whose features of the gray image enter the U-Net at strides 8, 16 and 32 (`semantic.py`).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from halftint.nets.layers import UNet, check_image
+from halftint.nets.layers import UNet, check_image, reflect_pad_to_multiple
+from halftint.nets.semantic import SEMANTIC_CHANNELS, SEMANTIC_STRIDES, SemanticEncoder
 
 GENERATOR_CODES = ("input", "modulate")
+GENERATOR_SEMANTICS = ("none", "efficientnet-lite0")
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,9 @@ class GeneratorConfig:
         norm: the U-Net's normalization, "batch" or "instance" (the same statistics in
             training and at inference).
         padding: the U-Net's down convolutions' border rule, "zeros" or "reflect".
+        semantic: "none", or "efficientnet-lite0": frozen ImageNet features of the gray image
+            added to the U-Net's levels at strides 8, 16 and 32 (needs depth >= 5); the
+            encoder's weights are part of G's.
     """
 
     base_channels: int = 64
@@ -50,10 +56,17 @@ class GeneratorConfig:
     code: str = "input"
     norm: str = "batch"
     padding: str = "zeros"
+    semantic: str = "none"
 
     def __post_init__(self) -> None:
         if self.code not in GENERATOR_CODES:
             raise ValueError(f"code must be one of {', '.join(GENERATOR_CODES)}, got {self.code!r}")
+        if self.semantic not in GENERATOR_SEMANTICS:
+            raise ValueError(
+                f"semantic must be one of {', '.join(GENERATOR_SEMANTICS)}, got {self.semantic!r}"
+            )
+        if self.semantic != "none" and self.depth < 5:
+            raise ValueError(f"semantic features need depth >= 5, got {self.depth}")
 
 
 class ColorizationNet(nn.Module):
@@ -70,6 +83,16 @@ class ColorizationNet(nn.Module):
         super().__init__()
         self.config = config or GeneratorConfig()
         modulate = self.config.code == "modulate"
+        feature_channels: tuple[int, ...] = ()
+        self.semantic: SemanticEncoder | None = None
+        if self.config.semantic != "none":
+            self.semantic = SemanticEncoder()
+            # U-Net level i's down output is at stride 2 ** (i + 1)
+            levels = {
+                stride.bit_length() - 2: c
+                for stride, c in zip(SEMANTIC_STRIDES, SEMANTIC_CHANNELS, strict=True)
+            }
+            feature_channels = tuple(levels.get(level, 0) for level in range(max(levels) + 1))
         self.unet = UNet(
             2 if modulate else 1 + self.config.z_dim + 1,
             3,
@@ -81,6 +104,7 @@ class ColorizationNet(nn.Module):
             norm=self.config.norm,
             padding=self.config.padding,
             code_dim=self.config.z_dim if modulate else 0,
+            feature_channels=feature_channels,
         )
 
     def forward(self, gray: torch.Tensor, edges: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -95,8 +119,13 @@ class ColorizationNet(nn.Module):
             raise ValueError(
                 f"z must have shape ({batch}, {self.config.z_dim}), got {tuple(z.shape)}"
             )
+        features: list[torch.Tensor] = []
+        if self.semantic is not None:
+            # the U-Net pads its input so; features of the same padded image fit its levels
+            features = self.semantic(reflect_pad_to_multiple(gray, 2**self.config.depth))
         gray_in, edges_in = gray * 2 - 1, edges.to(gray.dtype) * 2 - 1
         if self.config.code == "modulate":
-            return (self.unet(torch.cat([gray_in, edges_in], dim=1), z.to(gray.dtype)) + 1) / 2
+            inputs = torch.cat([gray_in, edges_in], dim=1)
+            return (self.unet(inputs, z.to(gray.dtype), features) + 1) / 2
         tiled = z.to(gray.dtype).view(batch, -1, 1, 1).expand(-1, -1, height, width)
-        return (self.unet(torch.cat([gray_in, tiled, edges_in], dim=1)) + 1) / 2
+        return (self.unet(torch.cat([gray_in, tiled, edges_in], dim=1), None, features) + 1) / 2

@@ -8,6 +8,7 @@ state-dict keys stay short and its forward pass reads top to bottom.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
@@ -118,7 +119,10 @@ class UNet(nn.Module):
     rule ("zeros" as pix2pix, or "reflect"). With `code_dim` > 0 the forward pass takes a code
     that modulates every level's down and up output but the last (`CodeModulation`). An
     optional `bottleneck` module runs between the innermost down and up (IHN's dense block); it
-    must keep the channel count. All convolutions have bias.
+    must keep the channel count. With `feature_channels` (channels per down level, 0 = none)
+    the forward pass also takes one feature map per such level, at that level's resolution,
+    which a 1x1 convolution (zero at start, so a fresh U-Net ignores them) adds to the level's
+    down output (G's semantic features). All convolutions have bias.
 
     Shapes: `(B, in_channels, H, W)` -> `(B, out_channels, H, W)` in [-1, 1] (tanh), for any
     H, W: the input is reflect-padded to a multiple of `2**depth` and the output cropped back.
@@ -139,6 +143,7 @@ class UNet(nn.Module):
         norm: str = "batch",
         padding: str = "zeros",
         code_dim: int = 0,
+        feature_channels: tuple[int, ...] = (),
     ) -> None:
         super().__init__()
         if depth < 2:
@@ -186,9 +191,25 @@ class UNet(nn.Module):
         if code_dim > 0:
             self.down_codes = nn.ModuleList(CodeModulation(code_dim, c) for c in inner)
             self.up_codes = nn.ModuleList(CodeModulation(code_dim, c) for c in outer[1:])
+        if len(feature_channels) > depth:
+            raise ValueError(f"feature_channels has {len(feature_channels)} levels, depth {depth}")
+        self.feature_levels = tuple(lv for lv, c in enumerate(feature_channels) if c > 0)
+        if self.feature_levels:
+            self.feature_projections = nn.ModuleList(
+                _zero_conv1x1(feature_channels[lv], inner[lv]) for lv in self.feature_levels
+            )
 
-    def forward(self, image: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        image: torch.Tensor,
+        code: torch.Tensor | None = None,
+        features: Sequence[torch.Tensor] = (),
+    ) -> torch.Tensor:
         """Run the U-Net; see the class docstring for the contract."""
+        if len(features) != len(self.feature_levels):
+            raise ValueError(
+                f"this U-Net takes {len(self.feature_levels)} feature maps, got {len(features)}"
+            )
         if (code is not None) != (self.code_dim > 0):
             raise ValueError(
                 f"this U-Net takes a code of {self.code_dim} values"
@@ -203,6 +224,9 @@ class UNet(nn.Module):
             x = down(x)
             if code is not None:
                 x = self.down_codes[level](x, code)
+            if level in self.feature_levels:
+                index = self.feature_levels.index(level)
+                x = x + self.feature_projections[index](features[index].to(x.dtype))
         x = self.bottleneck(x)
         for level in reversed(range(self.depth)):
             x = self.ups[level](x)
@@ -218,6 +242,14 @@ class UNet(nn.Module):
 # a trained lite G, a uniform gray gave a result 96-165 Cb/Cr units from flat with 1e-5, 0.04
 # with 1e-3. Any image with visible texture has a variance far above 1e-3's share.
 INSTANCE_NORM_EPS = 1e-3
+
+
+def _zero_conv1x1(inputs: int, outputs: int) -> nn.Conv2d:
+    conv = nn.Conv2d(inputs, outputs, 1)
+    nn.init.zeros_(conv.weight)
+    assert conv.bias is not None
+    nn.init.zeros_(conv.bias)
+    return conv
 
 
 def _norm(kind: str, channels: int, sample_statistics: bool) -> nn.Module:

