@@ -449,3 +449,19 @@ def test_unet_code_and_settings_are_checked() -> None:
     coded = UNet(2, 3, base_channels=4, depth=3, max_multiplier=8, dropout=0.0, code_dim=8)
     with pytest.raises(ValueError, match="takes a code of 8 values"):
         coded(torch.rand(1, 2, 8, 8))
+
+
+def test_generator_norm_eps_reaches_every_normalization() -> None:
+    def epsilons(config: GeneratorConfig) -> set[float]:
+        return {
+            m.eps
+            for m in ColorizationNet(config).modules()
+            if isinstance(m, torch.nn.InstanceNorm2d | torch.nn.BatchNorm2d)
+        }
+
+    lite = get_preset("lite").generator
+    assert epsilons(dataclasses.replace(lite, norm_eps=0.0)) == {1e-3}
+    assert epsilons(dataclasses.replace(lite, norm_eps=0.1)) == {0.1}
+    assert epsilons(GeneratorConfig(base_channels=4, depth=3)) == {1e-5}
+    with pytest.raises(ValueError, match="norm_eps must be >= 0"):
+        GeneratorConfig(norm_eps=-1.0)

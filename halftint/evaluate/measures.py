@@ -89,6 +89,30 @@ def chroma_spread(rgb: np.ndarray) -> float:
     return float(np.hypot(red_green.std(), yellow_blue.std()))
 
 
+BORDER_STRIP_SHARE = 0.03
+
+
+def border_band(rgb: np.ndarray, share: float = BORDER_STRIP_SHARE) -> float:
+    """How far the edges' colors stand out: 8-bit Cb/Cr units, 0 when they match the interior.
+
+    The four border strips (each `share` of the shorter side wide, at least 2 px) and the
+    interior (the image less three strip widths on every side) are compared by their mean Cb
+    and mean Cr (BT.601, 0-255 scale); the result is the largest difference over strips and
+    channels. A colored band along an edge of an otherwise even result shows here.
+    """
+    _check_rgb(rgb)
+    height, width = rgb.shape[:2]
+    strip = max(2, round(share * min(height, width)))
+    if min(height, width) < 8 * strip:
+        raise ValueError(f"image {width}x{height} is too small for border strips of {strip} px")
+    scaled = rgb.astype(np.float64) * 255.0
+    y = scaled @ np.array(LUMA_WEIGHTS)
+    chroma = np.stack([(scaled[..., 2] - y) / 1.772, (scaled[..., 0] - y) / 1.402], axis=-1)
+    interior = chroma[3 * strip : -3 * strip, 3 * strip : -3 * strip].mean(axis=(0, 1))
+    strips = (chroma[:strip], chroma[-strip:], chroma[:, :strip], chroma[:, -strip:])
+    return float(max(np.abs(part.mean(axis=(0, 1)) - interior).max() for part in strips))
+
+
 def _opponent(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Hasler–Süsstrunk opponent channels rg = R − G and yb = (R + G)/2 − B, 0–255 scale."""
     _check_rgb(rgb)

@@ -42,6 +42,9 @@ class GeneratorConfig:
         norm: the U-Net's normalization, "batch" or "instance" (the same statistics in
             training and at inference).
         padding: the U-Net's down convolutions' border rule, "zeros" or "reflect".
+        norm_eps: the normalization's epsilon; 0 means the norm's default (`layers.UNet`). A
+            larger one keeps a feature's normalized amplitude small where the input is nearly
+            flat, instead of blowing texture up into colored blobs (see weights.md).
         semantic: "none", or "efficientnet-lite0": frozen ImageNet features of the gray image
             added to the U-Net's levels at strides 8, 16 and 32 (needs depth >= 5); the
             encoder's weights are part of G's.
@@ -56,6 +59,7 @@ class GeneratorConfig:
     code: str = "input"
     norm: str = "batch"
     padding: str = "zeros"
+    norm_eps: float = 0.0
     semantic: str = "none"
 
     def __post_init__(self) -> None:
@@ -65,6 +69,8 @@ class GeneratorConfig:
             raise ValueError(
                 f"semantic must be one of {', '.join(GENERATOR_SEMANTICS)}, got {self.semantic!r}"
             )
+        if self.norm_eps < 0:
+            raise ValueError(f"norm_eps must be >= 0, got {self.norm_eps}")
         if self.semantic != "none" and self.depth < 5:
             raise ValueError(f"semantic features need depth >= 5, got {self.depth}")
 
@@ -105,6 +111,7 @@ class ColorizationNet(nn.Module):
             padding=self.config.padding,
             code_dim=self.config.z_dim if modulate else 0,
             feature_channels=feature_channels,
+            norm_eps=self.config.norm_eps,
         )
 
     def forward(self, gray: torch.Tensor, edges: torch.Tensor, z: torch.Tensor) -> torch.Tensor:

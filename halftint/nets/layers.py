@@ -115,14 +115,15 @@ class UNet(nn.Module):
 
     `norm` is "batch" (BatchNorm; with `sample_statistics` each sample is normalized by its own
     statistics at inference, see `SampleStatisticsBatchNorm2d`) or "instance" (each sample's own
-    statistics in training and at inference alike). `padding` is the down convolutions' border
-    rule ("zeros" as pix2pix, or "reflect"). With `code_dim` > 0 the forward pass takes a code
-    that modulates every level's down and up output but the last (`CodeModulation`). An
-    optional `bottleneck` module runs between the innermost down and up (IHN's dense block); it
-    must keep the channel count. With `feature_channels` (channels per down level, 0 = none)
-    the forward pass also takes one feature map per such level, at that level's resolution,
-    which a 1x1 convolution (zero at start, so a fresh U-Net ignores them) adds to the level's
-    down output (G's semantic features). All convolutions have bias.
+    statistics in training and at inference alike); `norm_eps` is its epsilon (0: 1e-3 for
+    instance norm, see INSTANCE_NORM_EPS, 1e-5 for batch norm). `padding` is the down
+    convolutions' border rule ("zeros" as pix2pix, or "reflect"). With `code_dim` > 0 the
+    forward pass takes a code that modulates every level's down and up output but the last
+    (`CodeModulation`). An optional `bottleneck` module runs between the innermost down and up
+    (IHN's dense block); it must keep the channel count. With `feature_channels` (channels per
+    down level, 0 = none) the forward pass also takes one feature map per such level, at that
+    level's resolution, which a 1x1 convolution (zero at start, so a fresh U-Net ignores them)
+    adds to the level's down output (G's semantic features). All convolutions have bias.
 
     Shapes: `(B, in_channels, H, W)` -> `(B, out_channels, H, W)` in [-1, 1] (tanh), for any
     H, W: the input is reflect-padded to a multiple of `2**depth` and the output cropped back.
@@ -144,6 +145,7 @@ class UNet(nn.Module):
         padding: str = "zeros",
         code_dim: int = 0,
         feature_channels: tuple[int, ...] = (),
+        norm_eps: float = 0.0,
     ) -> None:
         super().__init__()
         if depth < 2:
@@ -153,6 +155,7 @@ class UNet(nn.Module):
         if padding not in UNET_PADDINGS:
             raise ValueError(f"padding must be one of {', '.join(UNET_PADDINGS)}, got {padding!r}")
         self.depth = depth
+        eps = norm_eps or (INSTANCE_NORM_EPS if norm == "instance" else BATCH_NORM_EPS)
         padding_mode: Literal["zeros", "reflect"] = "reflect" if padding == "reflect" else "zeros"
         inner = level_channels(base_channels, depth, max_multiplier)
         outer = [out_channels, *inner[:-1]]
@@ -168,7 +171,7 @@ class UNet(nn.Module):
                 )
             )
             if 0 < level < innermost:
-                down.append(_norm(norm, inner[level], sample_statistics))
+                down.append(_norm(norm, inner[level], sample_statistics, eps))
             self.downs.append(nn.Sequential(*down))
 
             # below the innermost level nothing is concatenated, above it the skip doubles width
@@ -182,7 +185,7 @@ class UNet(nn.Module):
             if level == 0:
                 up.append(nn.Tanh())
             else:
-                up.append(_norm(norm, outer[level], sample_statistics))
+                up.append(_norm(norm, outer[level], sample_statistics, eps))
             if max(0, innermost - 3) < level < innermost and dropout > 0:
                 up.append(nn.Dropout(dropout))
             self.ups.append(nn.Sequential(*up))
@@ -242,6 +245,7 @@ class UNet(nn.Module):
 # a trained lite G, a uniform gray gave a result 96-165 Cb/Cr units from flat with 1e-5, 0.04
 # with 1e-3. Any image with visible texture has a variance far above 1e-3's share.
 INSTANCE_NORM_EPS = 1e-3
+BATCH_NORM_EPS = 1e-5
 
 
 def _zero_conv1x1(inputs: int, outputs: int) -> nn.Conv2d:
@@ -252,10 +256,12 @@ def _zero_conv1x1(inputs: int, outputs: int) -> nn.Conv2d:
     return conv
 
 
-def _norm(kind: str, channels: int, sample_statistics: bool) -> nn.Module:
+def _norm(kind: str, channels: int, sample_statistics: bool, eps: float) -> nn.Module:
     if kind == "instance":
-        return nn.InstanceNorm2d(channels, affine=True, eps=INSTANCE_NORM_EPS)
-    return SampleStatisticsBatchNorm2d(channels) if sample_statistics else nn.BatchNorm2d(channels)
+        return nn.InstanceNorm2d(channels, affine=True, eps=eps)
+    if sample_statistics:
+        return SampleStatisticsBatchNorm2d(channels, eps=eps)
+    return nn.BatchNorm2d(channels, eps=eps)
 
 
 class ResidualBlock(nn.Module):
