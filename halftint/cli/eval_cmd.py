@@ -42,10 +42,11 @@ EVAL_HELP = (
     "against no color at all, diversity, reference fidelity, colorfulness; and whether the "
     "targets a trained model is judged on are met.\n\n"
     "Every photo is center-cropped to the working size; its BT.601 luma is the gray truth. The "
-    "colorization measures use Floyd–Steinberg halftones; reference fidelity pairs each photo "
-    "with the next one (sorted by path) as its reference. Reference mode is measured as "
-    "'colorize --ref' runs it (moved to the reference's mean color) and with the networks' "
-    "colors alone. Fixed seeds make runs repeatable."
+    "colorization measures use Floyd–Steinberg halftones. Reference mode is measured twice: "
+    "with the photo itself as its reference (reconstruction) and with another photo, the "
+    "nearest by gray histogram and thumbnail (cross-reference; the pairs are printed), each as "
+    "'colorize --ref' runs it (--match-ref spread), with --match-ref mean, with the networks' "
+    "colors alone, and beside color-transfer baselines. Fixed seeds make runs repeatable."
 )
 METHODS_HELP = (
     "Comma-separated halftoning methods to descreen, each NAME or NAME:OPTION=VALUE:...; "
