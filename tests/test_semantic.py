@@ -13,6 +13,7 @@ from halftint.errors import UsageError
 from halftint.nets import ColorizationNet, GeneratorConfig
 from halftint.nets.semantic import SEMANTIC_CHANNELS, SemanticEncoder, _SameConv2d
 from halftint.train import pretrained
+from halftint.train.parent import extend_network
 from halftint.train.pretrained import (
     load_pretrained,
     load_semantic_weights,
@@ -152,3 +153,39 @@ def test_only_fresh_semantic_networks_get_weights(tmp_path: Path) -> None:
     assert load_semantic_weights(networks, ["generator", "fusion"], str(path)) == ["generator"]
     loaded = networks["generator"].state_dict()["semantic._conv_stem.weight"]
     assert torch.equal(loaded, source.state_dict()["_conv_stem.weight"])
+
+
+def test_a_plain_generator_extends_into_a_semantic_one() -> None:
+    torch.manual_seed(0)
+    plain = ColorizationNet(dataclasses.replace(LITE_SEMANTIC, semantic="none")).eval()
+    grown = ColorizationNet(LITE_SEMANTIC).eval()
+    taken, new = extend_network(grown, plain.state_dict(), "generator", "old-bundle")
+    assert taken == len(plain.state_dict())
+    assert new == len(grown.state_dict()) - taken > 0
+    gray = torch.rand(1, 1, 40, 52)
+    edges = (torch.rand(1, 1, 40, 52) > 0.8).float()
+    z = torch.randn(1, 8)
+    with torch.no_grad():
+        assert torch.equal(plain(gray, edges, z), grown(gray, edges, z))
+
+
+def test_a_network_that_does_not_fit_is_no_extension() -> None:
+    wider = ColorizationNet(dataclasses.replace(LITE_SEMANTIC, base_channels=8))
+    before = {k: v.clone() for k, v in wider.state_dict().items()}
+    narrow = ColorizationNet(dataclasses.replace(LITE_SEMANTIC, semantic="none"))
+    with pytest.raises(UsageError, match="generator is no extension of the bundle's") as caught:
+        extend_network(wider, narrow.state_dict(), "generator", "old-bundle")
+    assert "has another shape in" in str(caught.value)
+    assert "init_fresh" in str(caught.value)
+    assert all(torch.equal(wider.state_dict()[k], v) for k, v in before.items())
+    with pytest.raises(UsageError, match=r"unet\.extra is not in the preset's generator"):
+        extend_network(wider, {"unet.extra": torch.zeros(1)}, "generator", "old-bundle")
+
+
+def test_init_extend_is_checked() -> None:
+    from halftint.train.config import TrainConfig, resolve
+
+    with pytest.raises(UsageError, match="init_extend"):
+        resolve(TrainConfig(data="x", init_extend=("generater",)), 128)
+    with pytest.raises(UsageError, match="not also in init_fresh"):
+        resolve(TrainConfig(data="x", init_extend=("generator",), init_fresh=("generator",)), 128)

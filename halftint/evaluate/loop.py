@@ -8,7 +8,8 @@ Then, on the Floyd–Steinberg halftones (the paper's training halftoner):
 - reconstruction (reference = the photo itself): PSNR, SSIM and mean CIEDE2000 against the color
   truth, beside the "no color" baseline: the true gray image as RGB (no descreening error, so the
   strictest such baseline). Reference mode is measured as `colorize --ref` runs it (the output
-  matched to the reference's colors by the default `--match-ref`) and, as `network_*`, with the networks' colors alone;
+  matched to the reference's colors by the default `--match-ref`) and, as `network_*`, with
+  the networks' colors alone;
 - cross-reference (`transfer`): each photo colorized with its nearest other photo (by a gray
   descriptor) as the reference, as `colorize --ref` runs it, with the networks' colors alone,
   and by two color-transfer baselines (the reference's mean color; a luma -> color table taken

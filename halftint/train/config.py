@@ -112,6 +112,10 @@ class TrainConfig:
         init_fresh: networks the run trains from fresh weights although `init_from` has them
             (e.g. ["encoder", "generator", "discriminator"] to retrain the colorization part
             on a bundle's IHN).
+        init_extend: networks the run's preset has grown since `init_from` was made (e.g. G
+            with a semantic encoder added): every tensor of the bundle's network is taken, by
+            name, and the new parts start fresh; the bundle's network must fit inside the
+            preset's (same names, same shapes).
         log_every: steps between metrics records.
         checkpoint_every: steps between state saves (also every `checkpoint_minutes`, at epoch
             ends at most once a minute, and when stopped).
@@ -140,6 +144,7 @@ class TrainConfig:
     semantic_weights: str = ""
     init_from: str = ""
     init_fresh: tuple[str, ...] = ()
+    init_extend: tuple[str, ...] = ()
     log_every: int = 10
     checkpoint_every: int = 250
     checkpoint_minutes: float = 5.0
@@ -301,8 +306,12 @@ def check(config: TrainConfig) -> None:
     for name in ("log_every", "checkpoint_every", "sample_every"):
         _require(getattr(config, name) >= 1, name, getattr(config, name), ">= 1")
     _require(config.sample_count >= 1, "sample_count", config.sample_count, ">= 1")
-    for key in config.init_fresh:
-        _require(key in NETWORK_CLASSES, "init_fresh", key, f"one of {', '.join(NETWORK_CLASSES)}")
+    for name in ("init_fresh", "init_extend"):
+        for key in getattr(config, name):
+            _require(key in NETWORK_CLASSES, name, key, f"one of {', '.join(NETWORK_CLASSES)}")
+    for key in config.init_extend:
+        _require(key not in config.init_fresh, "init_extend", key,
+                 "networks not also in init_fresh")  # fmt: skip
     _require(config.val_images >= 1, "val_images", config.val_images, ">= 1")
     for stage in STAGES:
         schedule = config.schedule(stage)

@@ -31,7 +31,7 @@ from halftint.train.config import STAGES, TrainConfig, lr_factor, stage_progress
 from halftint.train.fusion_stage import FusionStage
 from halftint.train.hist_stage import HistogramStage
 from halftint.train.ihn_stage import IHNStage
-from halftint.train.parent import ParentBundle, open_parent
+from halftint.train.parent import ParentBundle, extend_network, open_parent
 from halftint.train.pretrained import load_semantic_weights
 from halftint.train.sheets import contact_sheet
 from halftint.train.stage import Hardware, Stage
@@ -162,22 +162,9 @@ def run_stage(
     parent = open_parent(config.init_from, preset) if config.init_from else None
     state = load_state(run.state_path(stage_name))
     if state is None:
-        inherited: list[str] = []
-        if parent is not None:
-            inherited = [
-                key
-                for key in stage_class.trained
-                if parent.has(key) and key not in config.init_fresh
-            ]
-            for key, network in parent.load(inherited).items():
-                networks[key].load_state_dict(network.state_dict())
-            if inherited:
-                reporter.note(
-                    f"{stage_name}: starting {', '.join(inherited)} from the bundle {parent.name}"
-                )
-        fresh = [key for key in stage_class.trained if key not in inherited]
-        for key in load_semantic_weights(networks, fresh, config.semantic_weights):
-            reporter.note(f"{stage_name}: {key}'s semantic encoder starts from ImageNet weights")
+        _initialise(
+            stage_name, stage_class.trained, networks, config, parent=parent, reporter=reporter
+        )
     networks.update(_frozen_networks(stage_class, config, preset, run, reporter, parent=parent))
     stage = stage_class(networks, config, hardware)
     step, samples_seen, elapsed = 0, 0, 0.0
@@ -308,6 +295,42 @@ def run_stage(
         stopped_by_request,
         signal=stop.reason if stopped_by_request and stop.reason.startswith("SIG") else "",
     )
+
+
+def _initialise(
+    stage_name: str,
+    trained: Sequence[str],
+    networks: dict[str, torch.nn.Module],
+    config: TrainConfig,
+    *,
+    parent: ParentBundle | None,
+    reporter: Reporter,
+) -> None:
+    """A new stage's weights: the parent bundle's (whole, or extended), pretrained, or fresh."""
+    inherited: list[str] = []
+    extended: list[str] = []
+    if parent is not None:
+        present = [key for key in trained if parent.has(key) and key not in config.init_fresh]
+        inherited = [key for key in present if key not in config.init_extend]
+        extended = [key for key in present if key in config.init_extend]
+    # pretrained parts first: an extended network's bundle tensors then go on top of them
+    not_inherited = [key for key in trained if key not in inherited]
+    for key in load_semantic_weights(networks, not_inherited, config.semantic_weights):
+        reporter.note(f"{stage_name}: {key}'s semantic encoder starts from ImageNet weights")
+    if parent is None:
+        return
+    for key, network in parent.load(inherited).items():
+        networks[key].load_state_dict(network.state_dict())
+    if inherited:
+        reporter.note(
+            f"{stage_name}: starting {', '.join(inherited)} from the bundle {parent.name}"
+        )
+    for key, network in parent.load(extended).items():
+        taken, new = extend_network(networks[key], network.state_dict(), key, parent.source)
+        reporter.note(
+            f"{stage_name}: {key} extended from the bundle {parent.name}: {taken} tensors taken, "
+            f"{new} new"
+        )
 
 
 def _frozen_networks(

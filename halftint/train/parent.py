@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from halftint.checkpoint import (
@@ -117,3 +118,26 @@ def check_networks(parent: ParentBundle, preset: Preset, keys: Iterable[str]) ->
                 f"{preset.name}'s (the preset has changed since the bundle was made); train {key} "
                 f"from scratch instead (--set 'init_fresh=[\"{key}\"]')"
             )
+
+
+def extend_network(
+    network: nn.Module, source: dict[str, torch.Tensor], key: str, origin: str
+) -> tuple[int, int]:
+    """Copy every tensor of `source` (a smaller network's state dict) into `network` by name.
+
+    Returns (tensors taken, tensors of `network` that `source` lacks and keep their values).
+
+    Raises:
+        UsageError: a tensor of `source` has no place in `network` (an unknown name or another
+            shape), so `network` is no extension of it.
+    """
+    target = network.state_dict()
+    for name, tensor in source.items():
+        if name not in target or target[name].shape != tensor.shape:
+            where = "is not in" if name not in target else "has another shape in"
+            raise UsageError(
+                f"--init-from {origin}: {key} is no extension of the bundle's ({name} {where} "
+                f"the preset's {key}); train it from scratch (--set 'init_fresh=[\"{key}\"]')"
+            )
+    network.load_state_dict({**target, **source})
+    return len(source), len(target) - len(source)

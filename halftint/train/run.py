@@ -110,7 +110,7 @@ def prepare(
     if parent is not None:
         fresh = [stage for stage in stages if not states[stage]]
         trained = {key for stage in fresh for key in STAGE_CLASSES[stage].trained}
-        check_networks(parent, preset, trained - set(config.init_fresh))
+        check_networks(parent, preset, trained - set(config.init_fresh) - set(config.init_extend))
     _check_earlier_stages(stages, states, config, run, parent=parent, preset=preset)
     return resolve(config, preset.working_size), preset, run
 
