@@ -1,18 +1,48 @@
-"""The training losses of the four stages (SPEC §3), as pure functions on tensors.
+"""The training losses of the four stages (SPEC §3), as pure functions on tensors, and PSNR.
 
 Images are `(B, C, H, W)` tensors in [0, 1]; codes are `(B, z_dim)`. Every loss returns a scalar
 tensor (a mean over the batch unless said otherwise), differentiable where a network needs it.
-The weights that combine them are `TrainConfig` fields, not constants here.
+The weights that combine them are `TrainConfig` fields, not constants here. `psnr` is the one
+PSNR of the package: training's validation metrics and `halftint eval` both report it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 HISTOGRAM_BINS = 256
+# the PSNR of identical images, in dB: a finite number instead of infinity, which JSON cannot
+# hold (metrics.jsonl, bundle.json, `halftint eval --json`); no real estimate comes near it
+PSNR_CAP = 100.0
+
+
+def psnr(estimate: torch.Tensor | np.ndarray, truth: torch.Tensor | np.ndarray) -> float:
+    """Peak signal-to-noise ratio in dB of images in [0, 1] (data range 1), at most `PSNR_CAP`.
+
+    Tensors (any device or dtype) or numpy arrays of the same shape; the mean squared error is
+    taken over every element, in float64. Values are not clamped: clamp an estimate first where
+    it may leave [0, 1].
+
+    Raises:
+        ValueError: the shapes differ.
+    """
+    first, second = _float64(estimate), _float64(truth)
+    if first.shape != second.shape:
+        raise ValueError(f"images differ in shape: {first.shape} vs {second.shape}")
+    mse = float(np.mean((first - second) ** 2))
+    if mse == 0.0:
+        return PSNR_CAP
+    return min(PSNR_CAP, 10.0 * float(np.log10(1.0 / mse)))
+
+
+def _float64(image: torch.Tensor | np.ndarray) -> np.ndarray:
+    if isinstance(image, torch.Tensor):
+        return image.detach().to(device="cpu", dtype=torch.float64).numpy()
+    return np.asarray(image, dtype=np.float64)
 
 
 def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

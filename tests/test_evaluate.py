@@ -28,7 +28,6 @@ from halftint.evaluate.measures import (
     CHROMA_BIN_WIDTH,
     CHROMA_BINS,
     GAUSSIAN_SIGMAS,
-    PSNR_CAP,
     center_crop,
     chroma_histogram,
     chroma_spread,
@@ -37,7 +36,6 @@ from halftint.evaluate.measures import (
     gaussian_descreen,
     histogram_distance,
     luma,
-    psnr,
     ssim,
 )
 from halftint.evaluate.methods import DEFAULT_METHODS, HalftoneMethod, parse_methods
@@ -47,6 +45,7 @@ from halftint.evaluate.transfer import (
     reference_pairs,
 )
 from halftint.io import read_image, write_image
+from halftint.losses import PSNR_CAP, psnr
 from halftint.match import DEFAULT_MATCH
 
 SIZE = 24

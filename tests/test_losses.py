@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -117,3 +119,20 @@ def test_histogram_loss_is_zero_for_the_target_and_reaches_the_output() -> None:
     loss.backward()
     assert loss.item() > 0
     assert output.grad is not None and output.grad.abs().sum() > 0
+
+
+def test_psnr_of_identical_images_is_the_cap_for_tensors_and_arrays() -> None:
+    image = torch.rand(2, 3, 8, 8)
+    assert losses.psnr(image, image.clone()) == losses.PSNR_CAP
+    assert losses.psnr(image.numpy(), image.numpy().copy()) == losses.PSNR_CAP
+    assert losses.psnr(image.to(torch.bfloat16), image.to(torch.bfloat16)) == losses.PSNR_CAP
+    json.dumps({"psnr": losses.psnr(image, image)}, allow_nan=False)
+
+
+def test_psnr_is_the_same_for_a_tensor_and_its_array() -> None:
+    truth = torch.zeros(1, 1, 8, 8)
+    estimate = torch.full((1, 1, 8, 8), 0.1)
+    assert losses.psnr(estimate, truth) == pytest.approx(20.0)
+    assert losses.psnr(estimate, truth) == losses.psnr(estimate.numpy(), np.zeros((1, 1, 8, 8)))
+    with pytest.raises(ValueError, match=r"\(1, 1, 8, 8\) vs \(1, 1, 8, 9\)"):
+        losses.psnr(estimate, torch.zeros(1, 1, 8, 9))

@@ -133,8 +133,9 @@ def test_a_600_and_a_1200_dpi_scan_of_one_print_descreen_alike() -> None:
     import torch
 
     from halftint.checkpoint import load_bundle
-    from halftint.evaluate.measures import luma, psnr
+    from halftint.evaluate.measures import luma
     from halftint.hub import resolve_weights
+    from halftint.losses import psnr
     from halftint.pipeline import Colorizer
 
     torch.set_num_threads(1)

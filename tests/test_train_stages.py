@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -9,10 +10,12 @@ import numpy as np
 import pytest
 import torch
 from conftest import TINY_WORKING_SIZE, tiny_preset
+from torch import nn
 from torch.utils.data import default_collate
 
 from halftint.data import PhotoSamples, SampleMaker
 from halftint.errors import UsageError
+from halftint.losses import PSNR_CAP
 from halftint.nets import build_networks
 from halftint.train.config import TrainConfig, apply, resolve
 from halftint.train.ihn_stage import IHNStage
@@ -126,6 +129,21 @@ def test_preview_gives_same_sized_columns_and_finite_metrics(name: str) -> None:
     assert preview.metrics and all(math.isfinite(value) for value in preview.metrics.values())
     # the preview leaves the trained networks in train mode
     assert all(stage.networks[key].training for key in type(stage).trained)
+
+
+def test_a_perfect_preview_logs_the_capped_psnr_valid_as_json() -> None:
+    config = _config()
+    stage = _stage("ihn", config)
+    batch = _batch(type(stage), config)
+
+    class Perfect(nn.Module):
+        def forward(self, halftone: torch.Tensor) -> torch.Tensor:
+            return batch["gray"].clone()
+
+    stage.networks["ihn"] = Perfect()
+    metrics = stage.preview(batch).metrics
+    assert metrics["psnr"] == PSNR_CAP and metrics["l1"] == 0.0
+    json.dumps(metrics, allow_nan=False)  # metrics.jsonl and bundle.json hold these
 
 
 @pytest.mark.slow

@@ -47,7 +47,6 @@ from halftint.evaluate.measures import (
     gaussian_descreen,
     histogram_distance,
     luma,
-    psnr,
     ssim,
 )
 from halftint.evaluate.methods import HalftoneMethod
@@ -66,6 +65,7 @@ from halftint.evaluate.transfer import (
     mean_color_transfer,
     reference_pairs,
 )
+from halftint.losses import psnr
 from halftint.match import DEFAULT_MATCH, MATCH_MODES
 
 COLORIZATION_METHOD = HalftoneMethod("floyd-steinberg")

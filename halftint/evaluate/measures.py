@@ -2,7 +2,7 @@
 
 Images are float arrays in [0, 1], gray `(H, W)` or RGB `(H, W, 3)` (sRGB).
 - PSNR with a data range of 1, capped at `PSNR_CAP` so that identical images give a finite
-  number (JSON has no Infinity);
+  number (JSON has no Infinity): `halftint.losses.psnr`, the one training reports too;
 - SSIM as Wang et al. (2004) define it: Gaussian window of σ 1.5, population covariances;
 - mean CIEDE2000 color difference, pixel by pixel, in CIE Lab (D65);
 - colorfulness of Hasler and Süsstrunk (2003) on the 0–255 scale (0 for any gray image), and
@@ -24,22 +24,12 @@ from skimage.metrics import structural_similarity
 
 from halftint.color import LUMA_WEIGHTS
 
-PSNR_CAP = 100.0
 SSIM_GAUSSIAN_SIGMA = 1.5
 CHROMA_BIN_WIDTH = 2.0
 # 129 bins of 2 cover [-129, 129], beyond the a and b of any sRGB color; 0 is a bin's centre
 CHROMA_BINS = 129
 # the Gaussian baseline's σ is searched on this grid, in pixels: 0.3 to 8.0 by 0.1
 GAUSSIAN_SIGMAS = tuple(round(0.3 + 0.1 * step, 1) for step in range(78))
-
-
-def psnr(estimate: np.ndarray, truth: np.ndarray) -> float:
-    """Peak signal-to-noise ratio in dB for images in [0, 1], at most `PSNR_CAP`."""
-    _check_same_shape(estimate, truth)
-    mse = float(np.mean((estimate.astype(np.float64) - truth.astype(np.float64)) ** 2))
-    if mse == 0.0:
-        return PSNR_CAP
-    return min(PSNR_CAP, 10.0 * float(np.log10(1.0 / mse)))
 
 
 def ssim(estimate: np.ndarray, truth: np.ndarray) -> float:

@@ -27,7 +27,7 @@ from halftint import losses
 from halftint.edges import canny_edges
 from halftint.nets import HistogramEstimator, ReferenceEncoder
 from halftint.train.config import TrainConfig
-from halftint.train.stage import Preview, Stage, fit_square, psnr
+from halftint.train.stage import Preview, Stage, fit_square
 
 
 class ColorizerStage(Stage):
@@ -164,6 +164,6 @@ class ColorizerStage(Stage):
             },
             metrics={
                 "l1": F.l1_loss(from_reference, target).item(),
-                "psnr": psnr(from_reference, target),
+                "psnr": losses.psnr(from_reference.clamp(0, 1), target),
             },
         )

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from halftint.edges import canny_edges
-from halftint.train.stage import Preview, Stage, psnr
+from halftint.losses import psnr
+from halftint.train.stage import Preview, Stage
 
 
 class FusionStage(Stage):
@@ -63,6 +64,6 @@ class FusionStage(Stage):
             metrics={
                 "l1": F.l1_loss(fused, color).item(),
                 "psnr": psnr(fused, color),
-                "forward_psnr": psnr(forward, color),
+                "forward_psnr": psnr(forward.clamp(0, 1), color),
             },
         )

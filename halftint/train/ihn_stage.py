@@ -14,10 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from halftint.losses import psnr
 from halftint.nets import InverseHalftoneNet
 from halftint.train.config import TrainConfig
 from halftint.train.perceptual import VGGFeatures, perceptual_distance
-from halftint.train.stage import Hardware, Preview, Stage, psnr
+from halftint.train.stage import Hardware, Preview, Stage
 
 
 def gradient_l1(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -75,5 +76,5 @@ class IHNStage(Stage):
                 "descreened": output.clamp(0, 1),
                 "truth": gray,
             },
-            metrics={"l1": F.l1_loss(output, gray).item(), "psnr": psnr(output, gray)},
+            metrics={"l1": F.l1_loss(output, gray).item(), "psnr": psnr(output.clamp(0, 1), gray)},
         )

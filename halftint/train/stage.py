@@ -171,12 +171,6 @@ class Stage(ABC):
                 self.networks[key].train()
 
 
-def psnr(output: torch.Tensor, target: torch.Tensor) -> float:
-    """Peak signal-to-noise ratio in dB of `output` (clamped to [0, 1]) against `target`."""
-    mse = F.mse_loss(output.float().clamp(0.0, 1.0), target.float()).item()
-    return float("inf") if mse == 0 else 10.0 * float(torch.log10(torch.tensor(1.0 / mse)))
-
-
 def fit_square(images: torch.Tensor, size: int) -> torch.Tensor:
     """Resize `(B, C, H, W)` images to `size`² (area-antialiased); unchanged if already so."""
     if images.shape[-2:] == (size, size):
