@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from halftint.bt601 import CB_SCALE, CR_SCALE, LUMA_WEIGHTS
 from halftint.match import MATCH_MODES
-
-LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
 
 def rgb_to_gray(rgb: torch.Tensor) -> torch.Tensor:
@@ -26,8 +25,8 @@ def rgb_to_ycbcr(rgb: torch.Tensor) -> torch.Tensor:
     _check_rgb(rgb)
     r, g, b = rgb.unbind(dim=1)
     y = LUMA_WEIGHTS[0] * r + LUMA_WEIGHTS[1] * g + LUMA_WEIGHTS[2] * b
-    cb = 0.5 + (b - y) / 1.772
-    cr = 0.5 + (r - y) / 1.402
+    cb = 0.5 + (b - y) / CB_SCALE
+    cr = 0.5 + (r - y) / CR_SCALE
     return torch.stack((y, cb, cr), dim=1)
 
 
@@ -35,8 +34,8 @@ def ycbcr_to_rgb(ycbcr: torch.Tensor) -> torch.Tensor:
     """Inverse of `rgb_to_ycbcr`; the result is not clamped (callers clamp once, at the end)."""
     _check_rgb(ycbcr)
     y, cb, cr = ycbcr.unbind(dim=1)
-    r = y + 1.402 * (cr - 0.5)
-    b = y + 1.772 * (cb - 0.5)
+    r = y + CR_SCALE * (cr - 0.5)
+    b = y + CB_SCALE * (cb - 0.5)
     g = (y - LUMA_WEIGHTS[0] * r - LUMA_WEIGHTS[2] * b) / LUMA_WEIGHTS[1]
     return torch.stack((r, g, b), dim=1)
 
@@ -114,8 +113,8 @@ def shift_chroma(rgb: torch.Tensor, chroma: torch.Tensor) -> torch.Tensor:
     delta = chroma.to(device=rgb.device, dtype=torch.float32) - mean_chroma(rgb)
     d_cb, d_cr = delta[:, 0], delta[:, 1]
     # the RGB offset of a pure (Cb, Cr) change: zero luma by construction
-    d_r = 1.402 * d_cr
-    d_b = 1.772 * d_cb
+    d_r = CR_SCALE * d_cr
+    d_b = CB_SCALE * d_cb
     d_g = -(LUMA_WEIGHTS[0] * d_r + LUMA_WEIGHTS[2] * d_b) / LUMA_WEIGHTS[1]
     offset = torch.stack((d_r, d_g, d_b), dim=1).view(-1, 3, 1, 1).to(rgb.dtype)
     return recombine_luminance(rgb + offset, rgb_to_gray(rgb))

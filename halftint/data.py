@@ -38,13 +38,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from halftint.bt601 import CB_SCALE, CR_SCALE, LUMA_WEIGHTS
 from halftint.errors import InputError, UsageError
 from halftint.halftone import dither, dither_color
 from halftint.io import read_image
 
 PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"})
 SAMPLE_FIELDS = ("color", "gray", "halftone", "target", "reference", "color_halftone")
-LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+LUMA = np.array(LUMA_WEIGHTS, dtype=np.float32)
 
 # photos are kept in memory downscaled to at most this long side (most photos: native size)
 MAX_PHOTO_SIDE = 2048
@@ -52,9 +53,12 @@ MAX_PHOTO_SIDE = 2048
 SCREEN_DPI = 600.0
 # RGB -> (Y, Cb, Cr) with centred chroma; the hue/saturation shift acts on (Cb, Cr) only, so it
 # keeps each pixel's luma (and so the gray image and halftone) unchanged, up to clipping
-_RGB_TO_YCC = np.array(
-    [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]],
-    dtype=np.float64,
+_RGB_TO_YCC = np.stack(
+    [
+        np.array(LUMA_WEIGHTS),
+        (np.array([0.0, 0.0, 1.0]) - LUMA_WEIGHTS) / CB_SCALE,
+        (np.array([1.0, 0.0, 0.0]) - LUMA_WEIGHTS) / CR_SCALE,
+    ]
 )
 
 

@@ -22,11 +22,12 @@ from typing import Literal
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from halftint.bt601 import LUMA_WEIGHTS
 from halftint.errors import HalftintError, InputError, UsageError
 
 STDIO = "-"
-# ITU-R BT.601 luma, the gray of the paper's data (halftint.color uses the same weights)
-LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+# an image read as gray is its BT.601 luma, the gray of the paper's data
+_LUMA = np.array(LUMA_WEIGHTS, dtype=np.float32)
 
 WRITE_FORMATS = {
     ".png": "PNG",
@@ -117,7 +118,7 @@ def read_image(source: str | os.PathLike[str], mode: Literal["gray", "rgb"] = "r
     if mode == "rgb":
         return pixels
     # float rounding may put pure white a hair above 1
-    return np.clip(pixels @ LUMA_WEIGHTS, 0.0, 1.0, dtype=np.float32)
+    return np.clip(pixels @ _LUMA, 0.0, 1.0, dtype=np.float32)
 
 
 def probe_image(path: str | os.PathLike[str]) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
+from halftint.bt601 import CB_SCALE, CR_SCALE, LUMA_WEIGHTS
 from halftint.color import (
     MAX_SPREAD_GAIN,
     chroma_statistics,
@@ -25,6 +27,24 @@ def _random_rgb(*shape: int, seed: int = 0) -> torch.Tensor:
 def test_gray_uses_bt601_weights() -> None:
     primaries = torch.eye(3).reshape(3, 3, 1, 1)  # pure red, green, blue
     assert rgb_to_gray(primaries).flatten().tolist() == pytest.approx([0.299, 0.587, 0.114])
+
+
+def test_the_ycbcr_scales_follow_from_the_luma_weights_and_every_user_shares_them() -> None:
+    from halftint.data import LUMA, color_shift_matrix
+
+    assert sum(LUMA_WEIGHTS) == pytest.approx(1.0)
+    assert pytest.approx(2 * (1 - LUMA_WEIGHTS[2])) == CB_SCALE
+    assert pytest.approx(2 * (1 - LUMA_WEIGHTS[0])) == CR_SCALE
+    assert LUMA.tolist() == pytest.approx(LUMA_WEIGHTS)
+    # pure red, green and blue reach ±0.5 in Cb or Cr, as full-range YCbCr has it
+    ycbcr = rgb_to_ycbcr(torch.eye(3).reshape(3, 3, 1, 1)).flatten(1)
+    assert ycbcr[2, 1].item() == pytest.approx(1.0) and ycbcr[0, 2].item() == pytest.approx(1.0)
+    # the training color shift acts in the same (Cb, Cr) plane: a half turn flips the chroma
+    flipped = np.array([[0.8, 0.3, 0.2]]) @ color_shift_matrix(0.5, 1.0).T
+    original = rgb_to_ycbcr(torch.tensor([[0.8, 0.3, 0.2]]).reshape(1, 3, 1, 1)).flatten()
+    turned = rgb_to_ycbcr(torch.tensor(flipped, dtype=torch.float32).reshape(1, 3, 1, 1)).flatten()
+    assert turned[0].item() == pytest.approx(original[0].item(), abs=1e-6)
+    assert (turned[1:] - 0.5).tolist() == pytest.approx((0.5 - original[1:]).tolist(), abs=1e-5)
 
 
 def test_ycbcr_round_trip_and_neutral_chroma() -> None:

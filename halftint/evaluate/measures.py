@@ -22,7 +22,7 @@ import numpy as np
 from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import structural_similarity
 
-from halftint.color import LUMA_WEIGHTS
+from halftint.bt601 import CB_SCALE, CR_SCALE, LUMA_WEIGHTS
 
 SSIM_GAUSSIAN_SIGMA = 1.5
 CHROMA_BIN_WIDTH = 2.0
@@ -97,7 +97,7 @@ def border_band(rgb: np.ndarray, share: float = BORDER_STRIP_SHARE) -> float:
         raise ValueError(f"image {width}x{height} is too small for border strips of {strip} px")
     scaled = rgb.astype(np.float64) * 255.0
     y = scaled @ np.array(LUMA_WEIGHTS)
-    chroma = np.stack([(scaled[..., 2] - y) / 1.772, (scaled[..., 0] - y) / 1.402], axis=-1)
+    chroma = np.stack([(scaled[..., 2] - y) / CB_SCALE, (scaled[..., 0] - y) / CR_SCALE], axis=-1)
     interior = chroma[3 * strip : -3 * strip, 3 * strip : -3 * strip].mean(axis=(0, 1))
     strips = (chroma[:strip], chroma[-strip:], chroma[:, :strip], chroma[:, -strip:])
     return float(max(np.abs(part.mean(axis=(0, 1)) - interior).max() for part in strips))
