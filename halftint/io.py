@@ -3,7 +3,8 @@
 Reading gives float32 arrays in [0, 1] whatever the file holds (1-bit, 8- or 16-bit gray,
 palette, RGB, CMYK, with or without alpha), upright according to EXIF. Writing is atomic: the
 image goes to a temporary file in the destination folder, which is then renamed over the
-target, so an interrupted run never leaves a half-written image behind.
+target, so an interrupted run never leaves a half-written image behind (`atomic_replace`, which
+training's state and run-folder files go through too).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import struct
 import sys
 import warnings
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -284,7 +286,8 @@ def write_image(
         raise OutputError(f"cannot write {path}: {blocking_file} is a file, not a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _save_atomically(data, path)
+        with atomic_replace(path) as temporary:
+            temporary.write_bytes(data)
     except OSError as error:
         raise OutputError(f"cannot write {path}: {error.strerror or _reason(error)}") from None
 
@@ -380,14 +383,25 @@ def _chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
 
 
-def _save_atomically(data: bytes, path: Path) -> None:
-    # a hidden temporary name in the same folder: the final rename stays on one file system
+@contextlib.contextmanager
+def atomic_replace(path: Path, *, fsync: bool = False) -> Iterator[Path]:
+    """A new, empty temporary file to write `path`'s content to, renamed over `path` once the
+    block completes: readers see the old file or the whole new one, never half of it.
+
+    The one atomic write of the package (images, training state, run-folder text files). The
+    temporary file is hidden, in the same folder (so the rename stays on one file system; the
+    folder must exist), and gets the permissions the umask gives any new file. With `fsync` its
+    content reaches the disk before the rename. If the block or the rename fails, the temporary
+    file is removed and `path` is left as it was.
+    """
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     # os.open with 0o666 lets the umask decide the permissions, as for any new file
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
+        yield temporary
+        if fsync:
+            with temporary.open("rb") as file:
+                os.fsync(file.fileno())
         temporary.replace(path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -11,7 +11,13 @@ import torch
 
 from halftint.errors import UsageError
 from halftint.train import state as state_module
-from halftint.train.state import MetricsLog, StopRequest, load_state, save_state
+from halftint.train.state import (
+    MetricsLog,
+    StopRequest,
+    load_state,
+    save_state,
+    write_text_atomic,
+)
 
 
 def test_state_round_trip(tmp_path: Path) -> None:
@@ -41,6 +47,42 @@ def test_a_failed_save_keeps_the_previous_state_and_leaves_no_temporary(
     loaded = load_state(path)
     assert loaded is not None and loaded["step"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.pt"]
+
+
+def test_a_saved_state_reaches_the_disk_before_it_replaces_the_old_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "state.pt"
+    synced: list[bool] = []
+    real_fsync = os.fsync
+
+    def fsync(descriptor: int) -> None:
+        synced.append(path.exists())
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    save_state(path, {"step": 1})
+    assert synced == [False]  # once, before the rename
+
+
+def test_run_files_get_the_usual_permissions(tmp_path: Path) -> None:
+    umask = os.umask(0o022)
+    try:
+        save_state(tmp_path / "ihn" / "state.pt", {"step": 1})
+        write_text_atomic(tmp_path / "ihn" / "status.json", "{}\n")
+        log = MetricsLog(tmp_path / "ihn" / "metrics.jsonl")
+        log.append({"step": 1})
+        log.append({"step": 2})
+        log.truncate_after(1)  # rewritten, as a resumed run does
+    finally:
+        os.umask(umask)
+    for name in ("state.pt", "status.json", "metrics.jsonl"):
+        assert (tmp_path / "ihn" / name).stat().st_mode & 0o777 == 0o644, name
+    assert sorted(p.name for p in (tmp_path / "ihn").iterdir()) == [
+        "metrics.jsonl",
+        "state.pt",
+        "status.json",
+    ]
 
 
 def test_unreadable_and_newer_states_are_usage_errors(tmp_path: Path) -> None:

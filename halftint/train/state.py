@@ -17,9 +17,7 @@ whatever the number of processes.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -28,6 +26,7 @@ from typing import Any
 import torch
 
 from halftint.errors import UsageError
+from halftint.io import atomic_replace
 
 STATE_FORMAT_VERSION = 1
 
@@ -63,31 +62,18 @@ class RunFolder:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same folder and a rename."""
+    """Write `text` to `path` (its folder created if need be) through `atomic_replace`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_replace(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
 
 
 def save_state(path: Path, state: dict[str, Any]) -> None:
-    """Save a stage's state atomically: a crash mid-write leaves the previous state intact."""
+    """Save a stage's state atomically and to disk: a crash mid-write leaves the previous state
+    intact."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
+    with atomic_replace(path, fsync=True) as temporary:
         torch.save({"format_version": STATE_FORMAT_VERSION, **state}, temporary)
-        with Path(temporary).open("rb") as file:
-            os.fsync(file.fileno())
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def load_state(path: Path) -> dict[str, Any] | None:
