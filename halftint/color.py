@@ -44,10 +44,11 @@ def recombine_luminance(color: torch.Tensor, luminance: torch.Tensor) -> torch.T
     """RGB with the chroma of `color` and the luma of `luminance`, inside the RGB cube.
 
     Used to put the colors computed at working resolution onto the full-resolution gray image
-    (SPEC §1, "any image size"). Replacing Y in YCbCr alone can leave the cube (bright yellow
-    at high luma, say); clamping each channel afterwards would then change the luma. Instead the
-    chroma of such a pixel is scaled down just enough to fit: a chroma offset has zero luma, so
-    the pixel's luma stays exactly that of `luminance` (clamped to [0, 1]) while its hue is kept.
+    (README.md, "How it works", step 4). Replacing Y in YCbCr alone can leave the cube (bright
+    yellow at high luma, say); clamping each channel afterwards would then change the luma.
+    Instead the chroma of such a pixel is scaled down just enough to fit: a chroma offset has zero
+    luma, so the pixel's luma stays exactly that of `luminance` (clamped to [0, 1]) while its hue
+    is kept.
 
     Args:
         color: `(B, 3, H, W)` RGB in [0, 1], already at the size of `luminance`.

@@ -1,4 +1,4 @@
-"""Training samples made on the fly from a folder of color photos (SPEC §3 and §5).
+"""Training samples made on the fly from a folder of color photos.
 
 Photos are decoded once and kept in memory as uint8 arrays at (nearly) their native resolution:
 a crop then costs a copy and a resize, and the halftone made from it (one numba-compiled pass) is
@@ -64,7 +64,7 @@ _RGB_TO_YCC = np.stack(
 
 @dataclass
 class HalftoneSettings:
-    """The training halftone mixture (SPEC §5).
+    """The training halftone mixture (README.md, "Training on your own photos").
 
     `mixture` maps method names to relative weights. Clustered screens draw their dot period
     (pixels per screen cell, i.e. dpi / lpi) from `clustered_period`, their angle uniformly from
@@ -94,7 +94,7 @@ class HalftoneSettings:
 
 @dataclass
 class ReferenceSettings:
-    """How the colorizer's reference is made from the photo (SPEC §3, reference scheme).
+    """How the colorizer's reference is made from the photo (the paper's reference scheme).
 
     The reference is a re-cropped (a square of `crop_scale` times the photo's short side),
     flipped and rotated (up to `rotation` degrees) view; with probability `color_shift` both the

@@ -1,4 +1,4 @@
-"""Canny edge maps for the colorization network G (SPEC §1, step 3).
+"""Canny edge maps for the colorization network G (README.md, "How it works", step 3).
 
 G takes, besides the gray image and the color code, a binary edge map of that same image. The
 edges come from OpenCV's Canny detector with the thresholds the paper's code uses (80 and 250 on

@@ -1,6 +1,7 @@
 """Where weights bundles come from: folders, the Hugging Face Hub, and the package itself.
 
-This is the only module that imports `huggingface_hub`. A weights source (SPEC §4) is one of:
+This is the only module that imports `huggingface_hub`. A weights source (weights.md,
+"Sources") is one of:
 
 - a bundle folder path (what `save_bundle` and training write);
 - `hf://OWNER/REPO[/SUBDIR][@REVISION]`: a bundle on the Hugging Face Hub, at a branch, tag or

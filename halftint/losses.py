@@ -1,4 +1,4 @@
-"""The training losses of the four stages (SPEC §3), as pure functions on tensors, and PSNR.
+"""The training losses of the four stages, as pure functions on tensors, and PSNR.
 
 Images are `(B, C, H, W)` tensors in [0, 1]; codes are `(B, z_dim)`. Every loss returns a scalar
 tensor (a mean over the batch unless said otherwise), differentiable where a network needs it.

@@ -1,4 +1,4 @@
-"""Honest quality measurement (SPEC §6): the measures and the evaluation behind `halftint eval`.
+"""Honest quality measurement: the measures and the evaluation behind `halftint eval`.
 
 Library code only: arrays and tensors in, numbers out.
 - `measures`: the pure metrics (PSNR, SSIM, CIEDE2000, colorfulness, chroma histograms) and the

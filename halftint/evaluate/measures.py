@@ -1,4 +1,4 @@
-"""Quality measures: pure functions on numpy images, numbers out (SPEC §6).
+"""Quality measures: pure functions on numpy images, numbers out.
 
 Images are float arrays in [0, 1], gray `(H, W)` or RGB `(H, W, 3)` (sRGB).
 - PSNR with a data range of 1, capped at `PSNR_CAP` so that identical images give a finite

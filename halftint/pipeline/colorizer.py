@@ -1,6 +1,6 @@
 """The Colorizer: a weights bundle composed into the inverse halftone colorization pipeline.
 
-SPEC §1, for one halftone `Ih` of any size:
+The pipeline (README.md, "How it works"), for one halftone `Ih` of any size:
 
 1. `Ĩbw = IHN(Ih)` at full resolution, tiled when large (see `tiling`), clamped to [0, 1]. A
    clustered-dot print whose dot period lies outside the periods the bundle's IHN was trained on

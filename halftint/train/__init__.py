@@ -1,4 +1,4 @@
-"""Training: the four stages of SPEC §3, resumable run folders, and data-parallel runs.
+"""Training: the four stages (supplementary §1), resumable run folders, and data-parallel runs.
 
 `halftint.train.run.train` is the entry point (what `halftint train ...` calls); a stage is a
 `halftint.train.stage.Stage` subclass; `halftint.train.loop` drives one stage; settings live in

@@ -1,8 +1,9 @@
 """Stage 3, `colorizer`: the encoder E, the colorization network G and the discriminator D.
 
-IHN is frozen and descreens the halftone; G colorizes in both cascades (SPEC §1): forward on the
-descreened gray image, reverse on the raw halftone, whose target is the "color halftone" (each
-channel of the target screened alone). The losses are BicycleGAN's plus the paper's (SPEC §3):
+IHN is frozen and descreens the halftone; G colorizes in both cascades (README.md, "How it
+works"): forward on the descreened gray image, reverse on the raw halftone, whose target is the
+"color halftone" (each channel of the target screened alone). The losses are BicycleGAN's (E, G
+and D are its networks: supplementary §1.2) plus the paper's:
 
 - reconstruction: L1 of both cascades' outputs with the encoded code against their targets;
 - KL of E's code distribution to N(0, I);

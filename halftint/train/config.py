@@ -62,7 +62,7 @@ class StageSchedule:
 
 @dataclass
 class LossWeights:
-    """Weights of the loss terms (stage 1: `ihn_*`; stage 3: the rest; SPEC §3).
+    """Weights of the loss terms (stage 1: `ihn_*`; stage 3: the rest).
 
     BicycleGAN's weights, except mode seeking: at MSGAN's weight 1 its gradient (the square of
     the inverse output distance) outweighed the reconstruction term, and G learned codes that

@@ -1,4 +1,4 @@
-"""Stage 4, `fusion`: the fusion network F merges the two cascades (SPEC §1 and §3).
+"""Stage 4, `fusion`: the fusion network F merges the two cascades (supplementary §1.4).
 
 Everything else is frozen and runs as at inference, in reconstruction mode (the code is E's mean
 for the photo itself): A is the forward cascade's output, B the reverse cascade's (G on the raw

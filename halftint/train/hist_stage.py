@@ -1,4 +1,4 @@
-"""Stage 2, `hist`: the histogram estimator H learns each color channel's histogram (SPEC §3).
+"""Stage 2, `hist`: the histogram estimator H learns each channel's histogram (supplementary §1.3).
 
 H is trained on the channels of photo crops against their true normalized 256-bin histograms,
 with a cross-entropy against the soft target (the distribution it has to predict); the L1

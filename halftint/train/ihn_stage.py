@@ -1,4 +1,4 @@
-"""Stage 1, `ihn`: the inverse halftone network IHN learns to descreen (SPEC §3).
+"""Stage 1, `ihn`: the inverse halftone network IHN learns to descreen (supplementary §1.1).
 
 Losses (Xia & Wong's scheme): L2 between the content branch's output and the true gray image
 (the `unet` topology only: the `shuffle` topology's content is a fixed low-pass), plus L1
