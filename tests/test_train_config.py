@@ -72,6 +72,13 @@ def test_resolve_fills_preset_defaults() -> None:
     assert explicit.total_steps("ihn", train_photos=10) == 9
 
 
+def test_an_unknown_preset_is_refused_naming_the_valid_ones() -> None:
+    # it used to take lite's schedules silently
+    with pytest.raises(UsageError, match=r"^unknown preset 'bogus'; valid: paper, lite$"):
+        resolve(TrainConfig(preset="bogus"), working_size=128)
+    assert set(PRESET_SCHEDULES) == {"paper", "lite"}
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [

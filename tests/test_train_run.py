@@ -206,6 +206,26 @@ def test_bad_data_folders_give_one_line_and_leave_no_run(
     assert not run.exists()
 
 
+def test_an_unknown_preset_is_one_line_naming_the_valid_ones(photos: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    for preset in (["--preset", "bogus"], ["--set", "preset=bogus"]):
+        result = _halftint(
+            "train", "ihn", "--data", str(photos), "--out", str(run), *preset, tiny=False
+        )
+        assert result.returncode == 2
+        assert (
+            result.stderr.strip() == "halftint: error: unknown preset 'bogus'; valid: paper, lite"
+        )
+        assert not run.exists()
+
+
+def test_exporting_a_run_of_an_unknown_preset_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(to_toml(TrainConfig(preset="bogus")), encoding="utf-8")
+    with pytest.raises(UsageError, match=r"^unknown preset 'bogus'; valid: paper, lite$"):
+        export_run(tmp_path, tmp_path / "bundle")
+    assert not (tmp_path / "bundle").exists()
+
+
 def _tensors(state: dict[str, Any]) -> dict[str, torch.Tensor]:
     flat: dict[str, torch.Tensor] = {}
 

@@ -23,7 +23,7 @@ else:  # Python 3.10: the same parser, from PyPI
 from halftint.data import HalftoneSettings, ReferenceSettings
 from halftint.errors import UsageError
 from halftint.halftone import METHODS, SPOTS
-from halftint.nets.presets import NETWORK_CLASSES
+from halftint.nets.presets import NETWORK_CLASSES, Preset, get_preset
 
 STAGES = ("ihn", "hist", "colorizer", "fusion")
 # the largest training crop side (a 4096 crop was killed for memory at 23.7 GB of 24)
@@ -250,6 +250,18 @@ def stage_progress(
     return min(1.0, progress)
 
 
+def training_preset(name: str) -> Preset:
+    """The network preset called `name`, for a training run.
+
+    Raises:
+        UsageError: no preset has that name; the message lists those that do.
+    """
+    try:
+        return get_preset(name)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
 def resolve(config: TrainConfig, working_size: int) -> TrainConfig:
     """Fill in preset-dependent defaults (0 = default) and check every value.
 
@@ -261,12 +273,16 @@ def resolve(config: TrainConfig, working_size: int) -> TrainConfig:
         A new config with concrete crop size, cache size and schedules.
 
     Raises:
-        UsageError: a value is out of its range; the message names the setting.
+        UsageError: an unknown preset, or a value out of its range; the message names the
+            setting.
     """
+    training_preset(config.preset)
+    # a preset registered without a schedule of its own (the tests' tiny one) takes lite's
+    schedules = PRESET_SCHEDULES.get(config.preset, PRESET_SCHEDULES["lite"])
     resolved = dataclasses.replace(config)
     for stage in STAGES:
         schedule = dataclasses.replace(resolved.schedule(stage))
-        defaults = PRESET_SCHEDULES.get(config.preset, PRESET_SCHEDULES["lite"])[stage]
+        defaults = schedules[stage]
         if schedule.steps == 0 and schedule.epochs == 0:
             schedule.steps = int(defaults.get("steps", 0))
             schedule.epochs = float(defaults.get("epochs", 0.0))

@@ -14,8 +14,15 @@ from typing import Any
 from halftint.checkpoint import REQUIRED_NETWORKS, save_bundle
 from halftint.data import data_label
 from halftint.errors import UsageError
-from halftint.nets import Preset, build_networks, get_preset
-from halftint.train.config import STAGES, TrainConfig, apply, load_toml, resolve
+from halftint.nets import Preset, build_networks
+from halftint.train.config import (
+    STAGES,
+    TrainConfig,
+    apply,
+    load_toml,
+    resolve,
+    training_preset,
+)
 from halftint.train.loop import NETWORK_SOURCES
 from halftint.train.parent import ParentBundle, check_networks, open_parent
 from halftint.train.state import MetricsLog, RunFolder, load_state
@@ -172,10 +179,7 @@ def export_run(
     if target.exists() and destination is not None and not overwrite:
         raise UsageError(f"{target} exists (use --overwrite to replace it)")
     config = apply(TrainConfig(), load_toml(run.config_path), str(run.config_path))
-    try:
-        preset = get_preset(config.preset)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
+    preset = training_preset(config.preset)
     source = init_from if init_from is not None else config.init_from
     return export_bundle(
         run,

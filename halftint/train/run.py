@@ -20,7 +20,7 @@ import torch
 
 from halftint.data import MAX_PHOTO_SIDE, data_label, find_photos, load_photos, split_photos
 from halftint.errors import UsageError
-from halftint.nets import Preset, get_preset
+from halftint.nets import Preset
 from halftint.train import ddp
 from halftint.train.config import (
     STAGES,
@@ -30,6 +30,7 @@ from halftint.train.config import (
     resolve,
     result_changes,
     to_toml,
+    training_preset,
 )
 from halftint.train.export import BUNDLE_STAGES, export_bundle
 from halftint.train.loop import (
@@ -102,10 +103,7 @@ def prepare(
             )
     if not config.data:
         raise UsageError("no training photos: pass --data FOLDER")
-    try:
-        preset = get_preset(config.preset)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
+    preset = training_preset(config.preset)
     parent = open_parent(config.init_from, preset) if config.init_from else None
     if parent is not None:
         fresh = [stage for stage in stages if not states[stage]]
