@@ -219,6 +219,18 @@ def test_an_unknown_preset_is_one_line_naming_the_valid_ones(photos: Path, tmp_p
         assert not run.exists()
 
 
+def test_a_cuda_index_that_is_not_a_number_is_one_line(photos: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    result = _halftint(
+        "train", "ihn", "--data", str(photos), "--out", str(run), "--device", "cuda:x", tiny=False
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "halftint: error: device 'cuda:x': the CUDA index must be a number, as in cuda:0"
+    )
+    assert not run.exists()
+
+
 def test_exporting_a_run_of_an_unknown_preset_is_refused(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text(to_toml(TrainConfig(preset="bogus")), encoding="utf-8")
     with pytest.raises(UsageError, match=r"^unknown preset 'bogus'; valid: paper, lite$"):

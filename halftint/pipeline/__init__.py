@@ -5,7 +5,8 @@ point; `tiling`, `noise`, `memory` and `device` are its parts, and `sheets` lays
 grids.
 """
 
+from halftint.devices import resolve_device
 from halftint.pipeline.colorizer import Colorizer
-from halftint.pipeline.device import PRECISIONS, resolve_device, resolve_precision
+from halftint.pipeline.device import PRECISIONS, resolve_precision
 
 __all__ = ["PRECISIONS", "Colorizer", "resolve_device", "resolve_precision"]

@@ -34,18 +34,13 @@ from torch import nn
 
 from halftint.checkpoint import REQUIRED_NETWORKS, Bundle
 from halftint.color import chroma_statistics, match_chroma, recombine_luminance
+from halftint.devices import resolve_device
 from halftint.edges import canny_edges
 from halftint.errors import HalftintError, WeightsError
 from halftint.halftone import METHODS, dither
 from halftint.match import DEFAULT_MATCH, MATCH_MODES
 from halftint.nets import ColorizationNet, FusionNet, InverseHalftoneNet, ReferenceEncoder
-from halftint.pipeline.device import (
-    Precision,
-    autocast,
-    available_memory,
-    resolve_device,
-    resolve_precision,
-)
+from halftint.pipeline.device import Precision, autocast, available_memory, resolve_precision
 from halftint.pipeline.memory import ihn_bytes_per_pixel
 from halftint.pipeline.noise import positional_noise
 from halftint.pipeline.tiling import ProgressCallback, run_tiled

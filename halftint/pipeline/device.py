@@ -1,4 +1,4 @@
-"""Where and in what precision the networks run: device names, autocast, memory for tiles.
+"""In what precision the networks run, and the memory for tiles (device names: `halftint.devices`).
 
 Precision "auto" was decided by measurement (benchmarks/colorize.py; AMD EPYC with AVX-512
 BF16, one thread, randomly initialised networks, one 256x256 halftone in random mode, CPU
@@ -78,34 +78,6 @@ def cpu_has_native_bf16() -> bool:
     # get_capabilities is public from torch 2.5; older versions simply get fp32
     capabilities: dict[str, object] = getattr(torch.cpu, "get_capabilities", dict)()
     return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
-
-
-def resolve_device(name: str) -> torch.device:
-    """Turn "auto", "cpu", "cuda" or "cuda:N" into a device that exists here.
-
-    "auto" prefers CUDA when a device is present.
-
-    Raises:
-        UsageError: the name is not one of those, or names a CUDA device that is not present.
-    """
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cpu":
-        return torch.device("cpu")
-    if name == "cuda" or name.startswith("cuda:"):
-        index_text = name.partition(":")[2]
-        if index_text and not index_text.isdigit():
-            raise UsageError(f"device {name!r}: the CUDA index must be a number, as in cuda:0")
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            raise UsageError(f"device {name!r}: no CUDA device is available; use --device cpu")
-        index = int(index_text) if index_text else torch.cuda.current_device()
-        if index >= count:
-            raise UsageError(
-                f"device {name!r}: only {count} CUDA device(s) here (cuda:0 .. cuda:{count - 1})"
-            )
-        return torch.device("cuda", index)
-    raise UsageError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N")
 
 
 def resolve_precision(name: str, device: torch.device) -> Precision:

@@ -21,6 +21,7 @@ else:  # Python 3.10: the same parser, from PyPI
     import tomli as tomllib
 
 from halftint.data import HalftoneSettings, ReferenceSettings
+from halftint.devices import parse_device
 from halftint.errors import UsageError
 from halftint.halftone import METHODS, SPOTS
 from halftint.nets.presets import NETWORK_CLASSES, Preset, get_preset
@@ -303,6 +304,7 @@ def resolve(config: TrainConfig, working_size: int) -> TrainConfig:
 
 def check(config: TrainConfig) -> None:
     """Raise UsageError naming the first setting that is out of range."""
+    parse_device(config.device)  # its spelling; whether it is here, when the run starts
     _require(config.seed >= 0, "seed", config.seed, ">= 0")
     _require(config.threads >= 0, "threads", config.threads, ">= 0 (0: automatic)")
     _require(0.0 <= config.val_fraction < 1.0, "val_fraction", config.val_fraction, "in [0, 1)")

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from halftint.data import MAX_PHOTO_SIDE, data_label, find_photos, load_photos, split_photos
+from halftint.devices import parse_device, resolve_device
 from halftint.errors import UsageError
 from halftint.nets import Preset
 from halftint.train import ddp
@@ -201,19 +202,10 @@ def make_hardware(config: TrainConfig, distributed: ddp.Distributed) -> Hardware
     Raises:
         UsageError: a CUDA device was asked for and is not there, or an unknown device name.
     """
-    name = config.device
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cpu":
-        device = torch.device("cpu")
-    elif name == "cuda" or name.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise UsageError(f"device {config.device!r}: no CUDA device here; use --device cpu")
-        index = distributed.local_rank if name == "cuda" else int(name.partition(":")[2] or 0)
-        device = torch.device("cuda", index)
+    # a bare "cuda" (or "auto" on CUDA) is each process's own GPU under torchrun
+    device = resolve_device(config.device, cuda_index=distributed.local_rank)
+    if device.type == "cuda":
         torch.cuda.set_device(device)
-    else:
-        raise UsageError(f"unknown device {config.device!r}: use auto, cpu, cuda or cuda:N")
     precision = config.precision
     if precision == "auto":
         # bf16 autocast pays on GPUs with bf16 tensor cores; on the CPU float32 is as fast or
@@ -275,9 +267,8 @@ def train(
         allow_changes=allow_changes,
     )
     persisted = _without_one_off_limits(config, run)
-    wants_cuda = config.device.startswith("cuda") or (
-        config.device == "auto" and torch.cuda.is_available()
-    )
+    kind, _ = parse_device(config.device)
+    wants_cuda = kind == "cuda" or (kind == "auto" and torch.cuda.is_available())
     distributed = ddp.start("cuda" if wants_cuda else "cpu")
     try:
         main = reporter if reporter is not None and distributed.is_main else SilentReporter()
