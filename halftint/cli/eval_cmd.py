@@ -27,6 +27,7 @@ from halftint.cli.common import (
     run_batch,
 )
 from halftint.errors import HalftintError, InputError, UsageError
+from halftint.halftone.registry import options_summary
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -50,8 +51,8 @@ EVAL_HELP = (
 )
 METHODS_HELP = (
     "Comma-separated halftoning methods to descreen, each NAME or NAME:OPTION=VALUE:...; "
-    "options: lpi, dpi, angle, spot (clustered), serpentine (error diffusion), scan (any: a "
-    "fixed simulated scan). Default: floyd-steinberg, jarvis, atkinson, "
+    f"options: {options_summary()}, scan (any: a fixed simulated scan). Default: "
+    "floyd-steinberg, jarvis, atkinson, "
     "clustered:lpi=150:dpi=600 (4 px dots), clustered:lpi=100:dpi=600 (6 px), "
     "clustered:lpi=100:dpi=600:angle=30:scan=true (a scanned print)."
 )

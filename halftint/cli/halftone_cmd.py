@@ -6,11 +6,12 @@ the networks learn to undo.
 
 from __future__ import annotations
 
+import inspect
 import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -27,6 +28,13 @@ from halftint.cli.common import (
     run_batch,
 )
 from halftint.errors import InputError, UsageError
+from halftint.halftone.registry import (
+    OptionInfo,
+    check_method,
+    check_option_values,
+    methods_summary,
+    option_infos,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -35,16 +43,43 @@ OUTPUT_SUFFIX = ".halftone.png"
 # the same order of size as Pillow's decompression-bomb limit: beyond it, memory runs out
 MAX_RESIZED_PIXELS = 180_000_000
 
-# listed here rather than imported: importing the halftoner pulls in numba, and `--help` must
-# stay fast (tests check that this list matches halftint.halftone.METHODS)
-METHODS_HELP = (
-    "error diffusion: floyd-steinberg, jarvis, stucki, burkes, sierra, sierra-lite, atkinson; "
-    "ordered: bayer2, bayer4, bayer8, bayer16; clustered (AM screen, see --lpi --dpi --angle "
-    "--spot); blue-noise; random."
-)
+# the methods and their option flags come from the halftone registry, which is light to import
+# (no numpy, no numba): `--help` stays fast
+METHODS_HELP = methods_summary()
+
+
+def _method_option(info: OptionInfo) -> inspect.Parameter:
+    """The command-line option of one halftone method option (a flag pair for a bool)."""
+    names = [f"--{info.flag}/--no-{info.flag}"] if info.type is bool else [f"--{info.flag}"]
+    allowed = f" ({info.allowed})" if info.allowed else ""
+    text = f"{info.scope[:1].upper()}{info.scope[1:]}: {info.help}{allowed}."
+    return inspect.Parameter(
+        info.name,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        default=typer.Option(info.default, *names, help=text),
+        annotation=info.type,
+    )
+
+
+def _with_method_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give `command`, which takes `**method_options`, one option per halftone method option of
+    the registry, right after `--method`: Typer reads the signature set here."""
+    signature = inspect.signature(command, eval_str=True)
+    fixed = [
+        parameter
+        for parameter in signature.parameters.values()
+        if parameter.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
+    at = [parameter.name for parameter in fixed].index("method") + 1
+    generated = [_method_option(info) for info in option_infos().values()]
+    command.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*fixed[:at], *generated, *fixed[at:]]
+    )
+    return command
 
 
 @register(app)
+@_with_method_options
 def halftone(  # noqa: PLR0917  (Typer maps every option to a parameter)
     inputs: list[str] = typer.Argument(
         ..., metavar="INPUT...", help="Image files, folders (searched recursively), or - for stdin."
@@ -57,19 +92,7 @@ def halftone(  # noqa: PLR0917  (Typer maps every option to a parameter)
         f"Default: <stem>{OUTPUT_SUFFIX} beside each input.",
     ),
     method: str = typer.Option("floyd-steinberg", "--method", "-m", help=METHODS_HELP),
-    serpentine: bool = typer.Option(
-        True,
-        "--serpentine/--no-serpentine",
-        help="Error diffusion: walk every other row right to left.",
-    ),
-    lpi: float = typer.Option(85.0, "--lpi", help="Clustered: screen ruling, dots per inch."),
-    dpi: float = typer.Option(
-        600.0, "--dpi", help="Clustered: pixels per inch of the image; dots are dpi/lpi px apart."
-    ),
-    angle: float = typer.Option(45.0, "--angle", help="Clustered: screen angle in degrees."),
-    spot: str = typer.Option(
-        "round", "--spot", help="Clustered: dot shape, round, ellipse, square or line."
-    ),
+    # (here come the method options: --serpentine, --lpi, ..., see _with_method_options)
     size: int | None = typer.Option(
         None, "--size", help="Resize first so that the longer side is N pixels."
     ),
@@ -90,6 +113,7 @@ def halftone(  # noqa: PLR0917  (Typer maps every option to a parameter)
         help="Seed for random and for the screen position of mask methods (0 to 2^32 - 1).",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    **method_options: Any,
 ) -> None:
     """Halftone photos: 1-bit PNG by default, 1 = white paper, 0 = ink.
 
@@ -101,11 +125,9 @@ def halftone(  # noqa: PLR0917  (Typer maps every option to a parameter)
 
         cat photo.png | halftint halftone - -o - > dots.png
     """
-    from halftint.halftone import check_method, check_screen
-
     try:
         check_method(method)
-        check_screen(lpi, dpi, angle, spot)
+        check_option_values(method_options)
     except ValueError as error:
         raise UsageError(str(error)) from None
     resize = _resize_rule(size, scale)
@@ -138,16 +160,7 @@ def halftone(  # noqa: PLR0917  (Typer maps every option to a parameter)
         image = read_image(STDIO if item.path is None else item.path, "rgb" if color else "gray")
         image = resize(image)
         halftoner = partial(dither_color, channel_axis=-1) if color else dither
-        result = halftoner(
-            image,
-            method,
-            serpentine=serpentine,
-            lpi=lpi,
-            dpi=dpi,
-            angle=angle,
-            spot=spot,
-            seed=seed,
-        )
+        result = halftoner(image, method, seed=seed, **method_options)
         write_image(result > 0.5, destination, overwrite=overwrite)
         report.wrote(destination)
         report.done += 1

@@ -1,10 +1,11 @@
 """The halftoning settings an evaluation runs, and the `--methods` syntax that names them.
 
 Syntax: comma-separated `NAME[:OPTION=VALUE]...` entries, NAME one of `halftone.METHODS`.
-Options: `lpi`, `dpi`, `angle` (degrees) and `spot` (round, ellipse, square, line) for
-`clustered`; `serpentine` (true/false) for error diffusion; `scan` (true/false) for any method:
-the print then goes through a fixed simulated scan (`SCAN`: slight blur, a resampling, sensor
-noise and JPEG at quality 75, as `halftint.data.scan_print` makes them). Example:
+Options: those of the method in `halftint.halftone.registry`, at its defaults when left out
+(today `lpi`, `dpi`, `angle` (degrees) and `spot` (round, ellipse, square, line) for
+`clustered`; `serpentine` (true/false) for error diffusion), and `scan` (true/false) for any
+method: the print then goes through a fixed simulated scan (`SCAN`: slight blur, a resampling,
+sensor noise and JPEG at quality 75, as `halftint.data.scan_print` makes them). Example:
 `floyd-steinberg,clustered:lpi=85:dpi=600:angle=30,atkinson:serpentine=false`.
 
 A clustered screen's dot period in pixels is dpi / lpi: the default list holds two rulings
@@ -22,7 +23,8 @@ import numpy as np
 
 from halftint.data import scan_print
 from halftint.errors import UsageError
-from halftint.halftone import ERROR_DIFFUSION_METHODS, METHODS, check_screen, dither
+from halftint.halftone import METHODS, dither
+from halftint.halftone.registry import CLUSTERED, Options, get_method, option_infos, options_summary
 
 DEFAULT_METHODS = (
     "floyd-steinberg,jarvis,atkinson,clustered:lpi=150:dpi=600,clustered:lpi=100:dpi=600,"
@@ -30,13 +32,10 @@ DEFAULT_METHODS = (
 )
 # the fixed scan of `scan=true`: blur σ (px), resampling factor, noise std, JPEG quality
 SCAN = {"blur": 0.7, "resample": 0.8, "noise": 0.02, "quality": 75}
-# dither's own defaults, used (and named in a clustered label) when an entry leaves them out
-CLUSTERED_DEFAULT_LPI = 85.0
-CLUSTERED_DEFAULT_DPI = 600.0
-CLUSTERED_DEFAULT_ANGLE = 45.0
-CLUSTERED_DEFAULT_SPOT = "round"
+# the option every method takes here (not a halftone option: it acts on the print)
+SCAN_OPTION = "scan"
 
-OptionValue = float | str | bool
+OptionValue = float | str | bool | int
 
 
 @dataclass(frozen=True)
@@ -48,45 +47,46 @@ class HalftoneMethod:
 
     @property
     def label(self) -> str:
-        """The method, plus the ruling of a clustered screen (`clustered-150lpi@600dpi`) and any
-        other option that differs from the default (`-30deg`, `-ellipse`, `-raster`)."""
+        """The method, plus the words its options add (the ruling of a clustered screen,
+        `clustered-150lpi@600dpi`, and options that are given and change the look: `-30deg`,
+        `-ellipse`, `-raster`), and `-scanned`."""
         options = dict(self.options)
-        parts = [self.method]
-        if self.is_clustered:
-            lpi = options.get("lpi", CLUSTERED_DEFAULT_LPI)
-            dpi = options.get("dpi", CLUSTERED_DEFAULT_DPI)
-            parts.append(f"{lpi:g}lpi@{dpi:g}dpi")
-        if "angle" in options:
-            parts.append(f"{options['angle']:g}deg")
-        if "spot" in options:
-            parts.append(str(options["spot"]))
-        if options.get("serpentine") is False:
-            parts.append("raster")
-        if options.get("scan") is True:
+        parts = [self.method, *self.halftone_options.label_parts(options)]
+        if options.get(SCAN_OPTION) is True:
             parts.append("scanned")
         return "-".join(parts)
 
     @property
+    def spec(self) -> str:
+        """The `--methods` entry that names this setting (`parse_methods` reads it back)."""
+        return "".join([self.method, *(f":{key}={_format(value)}" for key, value in self.options)])
+
+    @property
     def is_clustered(self) -> bool:
-        return self.method == "clustered"
+        return get_method(self.method).kind == CLUSTERED
+
+    @property
+    def halftone_options(self) -> Options:
+        """The method's options (`halftint.halftone.registry`), defaults filled in."""
+        return get_method(self.method).make_options(self._dither_options())
+
+    def _dither_options(self) -> dict[str, OptionValue]:
+        return {key: value for key, value in self.options if key != SCAN_OPTION}
 
     def apply(self, gray: np.ndarray, seed: int) -> np.ndarray:
         """Halftone a gray `(H, W)` array in [0, 1]: 0/1 float32 of the same shape, 1 = paper."""
-        options = dict(self.options)
-        halftone = dither(
-            gray,
-            self.method,
-            serpentine=bool(options.get("serpentine", True)),
-            lpi=float(options.get("lpi", CLUSTERED_DEFAULT_LPI)),
-            dpi=float(options.get("dpi", CLUSTERED_DEFAULT_DPI)),
-            angle=float(options.get("angle", CLUSTERED_DEFAULT_ANGLE)),
-            spot=str(options.get("spot", CLUSTERED_DEFAULT_SPOT)),
-            seed=seed,
-        )
+        halftone = dither(gray, self.method, seed=seed, **self._dither_options())
         halftone = np.asarray(halftone, dtype=np.float32)
-        if options.get("scan") is True:
+        if dict(self.options).get(SCAN_OPTION) is True:
             halftone = scan_print(halftone, **SCAN, rng=np.random.default_rng(seed))  # type: ignore[arg-type]
         return halftone
+
+
+def _format(value: OptionValue) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    # repr keeps every digit of a float, so that parsing gives the same number back
+    return repr(value) if isinstance(value, float) else str(value)
 
 
 def _number(text: str) -> float:
@@ -104,15 +104,22 @@ def _boolean(text: str) -> bool:
     raise ValueError(f"{text} is not true or false")
 
 
-# option -> (the methods it applies to, the parser of its value)
-_OPTIONS: dict[str, tuple[frozenset[str], Callable[[str], OptionValue]]] = {
-    "lpi": (frozenset({"clustered"}), _number),
-    "dpi": (frozenset({"clustered"}), _number),
-    "angle": (frozenset({"clustered"}), _number),
-    "spot": (frozenset({"clustered"}), str),
-    "serpentine": (frozenset(ERROR_DIFFUSION_METHODS), _boolean),
-    "scan": (frozenset(METHODS), _boolean),
+# an option's type (that of its default) -> the parser of its value
+_PARSERS: dict[type, Callable[[str], OptionValue]] = {
+    float: _number,
+    bool: _boolean,
+    int: int,
+    str: str,
 }
+# option -> (the methods it applies to, the parser of its value): the registry's, and scan
+_OPTIONS: dict[str, tuple[frozenset[str], Callable[[str], OptionValue]]] = {
+    **{
+        info.name: (frozenset(info.methods), _PARSERS[info.type])
+        for info in option_infos().values()
+    },
+    SCAN_OPTION: (frozenset(METHODS), _boolean),
+}
+_OPTIONS_HELP = f"{options_summary()}, {SCAN_OPTION} (any)"
 
 
 def parse_methods(text: str) -> list[HalftoneMethod]:
@@ -147,7 +154,7 @@ def _parse_entry(entry: str) -> HalftoneMethod:
         if not separator or key not in _OPTIONS:
             raise UsageError(
                 f"bad option {option_text!r} in --methods entry {entry!r}: "
-                f"use OPTION=VALUE with OPTION one of {', '.join(_OPTIONS)}"
+                f"use OPTION=VALUE with OPTION one of {_OPTIONS_HELP}"
             )
         applies_to, parse = _OPTIONS[key]
         if name not in applies_to:
@@ -156,14 +163,9 @@ def _parse_entry(entry: str) -> HalftoneMethod:
             options[key] = parse(value)
         except ValueError as error:
             raise UsageError(f"bad value for {key} in --methods entry {entry!r}: {error}") from None
-    if name == "clustered":
-        try:
-            check_screen(
-                float(options.get("lpi", CLUSTERED_DEFAULT_LPI)),
-                float(options.get("dpi", CLUSTERED_DEFAULT_DPI)),
-                float(options.get("angle", CLUSTERED_DEFAULT_ANGLE)),
-                str(options.get("spot", CLUSTERED_DEFAULT_SPOT)),
-            )
-        except ValueError as error:
-            raise UsageError(f"bad screen in --methods entry {entry!r}: {error}") from None
-    return HalftoneMethod(name, tuple(sorted(options.items())))
+    method = HalftoneMethod(name, tuple(sorted(options.items())))
+    try:
+        method.halftone_options.check()
+    except ValueError as error:
+        raise UsageError(f"bad value in --methods entry {entry!r}: {error}") from None
+    return method

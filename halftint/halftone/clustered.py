@@ -17,43 +17,28 @@ import math
 
 import numpy as np
 
-SPOTS = ("round", "ellipse", "square", "line")
+# the screen's parameters and their ranges are defined with its options in the registry
+from halftint.halftone.registry import SPOTS, ScreenOptions, check_screen
+from halftint.halftone.threshold import apply_thresholds
+
+__all__ = [
+    "CMYK_ANGLE_OFFSETS",
+    "SPOTS",
+    "apply_screen",
+    "check_screen",
+    "screen_thresholds",
+]
 
 # screen angles of the four process inks relative to black; with black at 45° they are the
 # classic cyan 15°, magenta 75°, yellow 0° (yellow is the least visible, so it takes the
 # angle most prone to moiré)
 CMYK_ANGLE_OFFSETS = {"cyan": -30.0, "magenta": 30.0, "yellow": -45.0, "black": 0.0}
 
-# a screen period below two pixels cannot form dots (Nyquist)
-MIN_PERIOD = 2.0
-MAX_ABS_ANGLE = 360.0
-
 # thresholds are ranked within a window of at most this many pixels a side: hundreds of cells
 # at any usable ruling, so the ranks stand for the whole (periodic) screen
 _REFERENCE_SIDE = 512
 # resolution of the spot values when ranking them
 _RANK_BINS = 1 << 16
-
-
-def check_screen(lpi: float, dpi: float, angle: float, spot: str) -> None:
-    """Validate screen parameters.
-
-    Raises:
-        ValueError: naming the bad value and the allowed range.
-    """
-    if not (math.isfinite(dpi) and dpi > 0):
-        raise ValueError(f"dpi must be a positive number, got {dpi}")
-    if not (math.isfinite(lpi) and 0 < lpi <= dpi / MIN_PERIOD):
-        raise ValueError(
-            f"lpi must be > 0 and at most dpi/{MIN_PERIOD:g} = {dpi / MIN_PERIOD:g} "
-            f"(a dot needs at least {MIN_PERIOD:g} pixels), got {lpi}"
-        )
-    if not (math.isfinite(angle) and -MAX_ABS_ANGLE <= angle <= MAX_ABS_ANGLE):
-        raise ValueError(
-            f"angle must be between {-MAX_ABS_ANGLE:g} and {MAX_ABS_ANGLE:g} degrees, got {angle}"
-        )
-    if spot not in SPOTS:
-        raise ValueError(f"unknown spot shape {spot!r}; valid: {', '.join(SPOTS)}")
 
 
 def screen_thresholds(
@@ -115,3 +100,30 @@ def screen_thresholds(
     # white exact
     shares = np.clip((np.cumsum(counts) - counts / 2.0) / total, 0.5 / total, 1.0 - 0.5 / total)
     return (1.0 - shares[bins]).astype(np.float32)
+
+
+def apply_screen(
+    images: np.ndarray, options: ScreenOptions, rng: np.random.Generator, *, seeded: bool
+) -> np.ndarray:
+    """`(N, H, W)` gray images through the screen of `options` -> uint8 (1 white, 0 ink).
+
+    With `seeded`, each image gets the screen at its own random phase drawn from `rng`;
+    without, every image gets the same unshifted screen, computed once.
+    """
+    count, height, width = images.shape
+    phases = rng.random((count, 2)) if seeded else np.zeros((1, 2))
+    thresholds = np.stack(
+        [
+            screen_thresholds(
+                height,
+                width,
+                lpi=options.lpi,
+                dpi=options.dpi,
+                angle=options.angle,
+                spot=options.spot,
+                phase=(float(phase_along), float(phase_across)),
+            )
+            for phase_along, phase_across in phases
+        ]
+    )
+    return apply_thresholds(images, thresholds)

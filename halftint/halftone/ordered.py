@@ -12,9 +12,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from halftint.halftone.registry import BAYER_SIZES
 from halftint.halftone.threshold import rank_thresholds
-
-BAYER_SIZES = (2, 4, 8, 16)
 
 # the 2x2 seed of the recursion: the order in which the four pixels of a block turn white
 _BAYER_BASE = np.array([[0, 2], [3, 1]], dtype=np.int64)

@@ -32,3 +32,28 @@ def tile(mask: np.ndarray, height: int, width: int, offset: tuple[int, int] = (0
 def apply_thresholds(images: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """`(N, H, W)` gray images against broadcastable thresholds -> uint8 (1 white, 0 ink)."""
     return (images >= thresholds).astype(np.uint8)
+
+
+def apply_mask(
+    images: np.ndarray, mask: np.ndarray, rng: np.random.Generator, *, seeded: bool
+) -> np.ndarray:
+    """`(N, H, W)` gray images against a tiled threshold `mask` -> uint8 (1 white, 0 ink).
+
+    With `seeded`, each image gets the mask at its own random shift drawn from `rng` (so that
+    training data does not always see the grid at the same phase); without, no shift.
+    """
+    count, height, width = images.shape
+    if not seeded:
+        return apply_thresholds(images, tile(mask, height, width))
+    offsets = rng.integers(0, mask.shape[0], size=(count, 2))
+    return np.stack(
+        [
+            apply_thresholds(images[n], tile(mask, height, width, (int(row), int(column))))
+            for n, (row, column) in enumerate(offsets)
+        ]
+    )
+
+
+def apply_white_noise(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """`(N, H, W)` gray images against uniform white-noise thresholds drawn from `rng`."""
+    return apply_thresholds(images, rng.random(images.shape, dtype=np.float32))
