@@ -195,6 +195,19 @@ def test_eval_labels_come_from_the_options() -> None:
     assert not HalftoneMethod("random").is_clustered
 
 
+def test_options_without_their_own_labels_name_each_given_option() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Made(Options):
+        level: float = 0.5
+        shape: str = "dot"
+        inverted: bool = False
+
+    made = Made(level=0.25, shape="ring", inverted=True)
+    assert made.label_parts({"level", "shape", "inverted"}) == ("level0.25", "ring", "inverted")
+    assert Made(inverted=False).label_parts({"inverted"}) == ("noinverted",)
+    assert made.label_parts(()) == ()
+
+
 def test_the_training_mixture_accepts_exactly_the_registry_names() -> None:
     from halftint.train.config import TrainConfig, apply, resolve
 

@@ -68,8 +68,20 @@ class Options:
 
     def label_parts(self, given: Collection[str]) -> tuple[str, ...]:
         """Words that tell this setting apart in a short label (`eval`'s method labels);
-        `given` names the options that were set explicitly."""
-        return ()
+        `given` names the options that were set explicitly. By default one word per option
+        given: `level0.3` for a number, the value of a string, `name` or `noname` for a bool."""
+        parts = []
+        for spec in dataclasses.fields(self):
+            if spec.name not in given:
+                continue
+            value = getattr(self, spec.name)
+            if isinstance(value, bool):
+                parts.append(spec.name if value else f"no{spec.name}")
+            elif isinstance(value, int | float):
+                parts.append(f"{spec.name}{value:g}")
+            else:
+                parts.append(str(value))
+        return tuple(parts)
 
 
 @dataclass(frozen=True)
