@@ -1,24 +1,15 @@
-"""Weights bundles: the one on-disk format for trained networks.
+"""Weights bundles' networks: saving them (torch, safetensors) and loading them, verified.
 
-A bundle is a folder:
-
-    bundle.json              format version, preset, working size, training facts, metrics,
-                             per-network class/parameters/config, sha256 of every other file
-    README.md                a model card rendered from bundle.json
-    <network>/config.json    format version, network key, class and config of one network
-    <network>/model.safetensors
-
-with one subfolder per network: "ihn", "encoder", "generator", "fusion" always, "discriminator"
-and "histogram" optionally. Loading verifies every sha256 first, builds each network from its
-config.json (never from tensor shapes) and loads its weights strictly. Saving writes into a
-temporary folder beside the target and renames it into place, so a crash never leaves half a
-bundle.
+The format itself (bundle.json, the files it lists, their sha256, the model card) is
+`halftint.bundle`'s. Loading verifies every sha256 once (`bundle.verified`: a manifest that is
+already verified is not hashed again), builds each network from its config.json (never from
+tensor shapes) and loads its weights strictly. Saving writes into a temporary folder beside the
+target and renames it into place, so a crash never leaves half a bundle.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
@@ -35,19 +26,24 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from halftint._version import __version__
+from halftint.bundle import (
+    CONFIG_FILE,
+    FORMAT_VERSION,
+    MANIFEST,
+    MODEL_CARD_FILE,
+    REQUIRED_NETWORKS,
+    WEIGHTS_FILE,
+    Manifest,
+    hash_files,
+    render_model_card,
+    sha256_file,
+    verified,
+    write_manifest,
+)
 from halftint.errors import WeightsError
 from halftint.nets.presets import NETWORK_CLASSES
 
-BUNDLE_FORMAT_VERSION = 1
-REQUIRED_NETWORKS = ("ihn", "encoder", "generator", "fusion")
-OPTIONAL_NETWORKS = ("discriminator", "histogram")
-BUNDLE_FILE = "bundle.json"
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
-MODEL_CARD_FILE = "README.md"
 STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-_HASH_CHUNK = 1 << 20
 
 
 @dataclass
@@ -72,15 +68,6 @@ class Bundle:
     def name(self) -> str:
         """The bundle's name."""
         return str(self.meta["name"])
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def count_parameters(network: nn.Module) -> int:
@@ -182,7 +169,7 @@ def save_bundle(
         for key in sorted(networks, key=list(NETWORK_CLASSES).index):
             network_meta[key] = _write_network(staging / key, key, networks[key], dtype)
         meta: dict[str, Any] = {
-            "format_version": BUNDLE_FORMAT_VERSION,
+            "format_version": FORMAT_VERSION,
             "name": name or target.name,
             "preset": preset,
             "working_size": int(working_size),
@@ -199,12 +186,8 @@ def save_bundle(
         if screen_periods is not None:
             meta["screen_periods"] = [float(screen_periods[0]), float(screen_periods[1])]
         (staging / MODEL_CARD_FILE).write_text(render_model_card(meta), encoding="utf-8")
-        meta["files"] = {
-            path.relative_to(staging).as_posix(): sha256_file(path)
-            for path in sorted(staging.rglob("*"))
-            if path.is_file()
-        }
-        (staging / BUNDLE_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        meta["files"] = hash_files(staging)
+        write_manifest(staging, meta)
         _move_into_place(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -218,7 +201,7 @@ def _check_replaceable(target: Path, overwrite: bool) -> None:
     if not overwrite:
         raise WeightsError(f"{target} already exists (overwrite it to replace it)")
     # never delete a folder that is not ours: only a bundle or an empty folder is replaced
-    if not target.is_dir() or not ((target / BUNDLE_FILE).is_file() or not any(target.iterdir())):
+    if not target.is_dir() or not ((target / MANIFEST).is_file() or not any(target.iterdir())):
         raise WeightsError(f"{target} exists and is not a weights bundle; refusing to replace it")
 
 
@@ -244,7 +227,7 @@ def _write_network(folder: Path, key: str, network: nn.Module, dtype: str) -> di
     config = network_config_dict(network)
     class_name = type(network).__name__
     config_doc = {
-        "format_version": BUNDLE_FORMAT_VERSION,
+        "format_version": FORMAT_VERSION,
         "network": key,
         "class": class_name,
         "config": config,
@@ -261,118 +244,8 @@ def _write_network(folder: Path, key: str, network: nn.Module, dtype: str) -> di
     return {"class": class_name, "parameters": count_parameters(network), "config": config}
 
 
-def render_model_card(meta: dict[str, Any]) -> str:
-    """The README.md of a bundle: what it is, how it was trained, how well it does."""
-    lines = [
-        f"# {meta['name']}",
-        "",
-        "Weights for halftint, which turns black-and-white halftone prints into color photos "
-        "(inverse halftone colorization).",
-        "",
-        f"- preset: `{meta['preset']}`, working size {meta['working_size']} px",
-        f"- trained on: {meta['data']}",
-        f"- halftone methods: {', '.join(meta['halftone_methods']) or 'none recorded'}",
-        f"- stored as: {meta.get('dtype', 'float32')}",
-        f"- written by halftint {meta['halftint_version']} on {meta['created']}",
-        "",
-        "| network | class | parameters |",
-        "|---|---|---:|",
-    ]
-    for key, info in meta["networks"].items():
-        lines.append(f"| {key} | {info['class']} | {info['parameters']:,} |")
-    lines.append("")
-    if meta.get("metrics"):
-        lines += ["## Metrics", "", "| metric | value |", "|---|---:|"]
-        metrics = sorted(flatten_metrics(meta["metrics"]))
-        lines += [f"| {name} | {value} |" for name, value in metrics]
-        lines.append("")
-    lines += [
-        "## Use",
-        "",
-        "```sh",
-        "halftint colorize scan.png --weights PATH_OR_HF_SOURCE --random -n 3",
-        "```",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def flatten_metrics(metrics: dict[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
-    """(dotted name, value) of every leaf of a nested metrics dict, in order."""
-    for key, value in metrics.items():
-        if isinstance(value, dict):
-            yield from flatten_metrics(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value
-
-
-def read_bundle_meta(folder: str | os.PathLike[str]) -> dict[str, Any]:
-    """Parse a bundle's bundle.json (without verifying its files).
-
-    Raises:
-        WeightsError: the folder is missing or no bundle, bundle.json is unreadable, or it was
-            written by a newer halftint.
-    """
-    root = Path(folder)
-    if not root.is_dir():
-        raise WeightsError(f"weights folder not found: {root}")
-    path = root / BUNDLE_FILE
-    if not path.is_file():
-        raise WeightsError(f"{root} is not a halftint weights bundle (no {BUNDLE_FILE})")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise WeightsError(f"{path} is unreadable: {error}") from error
-    if not isinstance(meta, dict):
-        raise WeightsError(f"{path} is not a JSON object")
-    version = meta.get("format_version")
-    if not isinstance(version, int):
-        raise WeightsError(f"{path} has no integer format_version")
-    if version > BUNDLE_FORMAT_VERSION:
-        raise WeightsError(
-            f"{root} was written by a newer halftint (format {version} > "
-            f"{BUNDLE_FORMAT_VERSION}); upgrade halftint"
-        )
-    for field in ("preset", "working_size", "files", "networks"):
-        if field not in meta:
-            raise WeightsError(f"{path} lacks the field {field!r}")
-    missing = [key for key in REQUIRED_NETWORKS if key not in meta["networks"]]
-    if missing:
-        raise WeightsError(f"{root} lacks the networks {', '.join(missing)}")
-    return meta
-
-
-def verify_bundle(folder: str | os.PathLike[str]) -> None:
-    """Re-hash every file bundle.json lists.
-
-    Raises:
-        WeightsError: naming the first missing or mismatching file (or a bad bundle.json).
-    """
-    root = Path(folder)
-    meta = read_bundle_meta(root)
-    files = meta["files"]
-    if not isinstance(files, dict) or not files:
-        raise WeightsError(f"{root / BUNDLE_FILE} lists no files")
-    for relative, expected in files.items():
-        parts = Path(relative).parts
-        if Path(relative).is_absolute() or ".." in parts or not parts:
-            raise WeightsError(f"{root / BUNDLE_FILE} lists a path outside the bundle: {relative}")
-        path = root / relative
-        if not path.is_file():
-            raise WeightsError(f"{root} is incomplete: {relative} is missing")
-        if sha256_file(path) != expected:
-            raise WeightsError(
-                f"{root / relative} does not match its sha256 in {BUNDLE_FILE}: the file is "
-                "corrupt or was changed; download or copy the bundle again"
-            )
-    for key in meta["networks"]:
-        for name in (CONFIG_FILE, WEIGHTS_FILE):
-            if f"{key}/{name}" not in files:
-                raise WeightsError(f"{root / BUNDLE_FILE} does not list {key}/{name}")
-
-
 def load_bundle(
-    folder: str | os.PathLike[str],
+    source: str | os.PathLike[str] | Manifest,
     *,
     device: str | torch.device = "cpu",
     names: Iterable[str] | None = None,
@@ -380,7 +253,8 @@ def load_bundle(
     """Verify and load a bundle; networks come back float32, in eval mode, on `device`.
 
     Args:
-        folder: the bundle folder.
+        source: the bundle folder, or its manifest (`bundle.read_manifest`, `hub.resolve_bundle`);
+            a `bundle.Verified` one is not hashed again.
         device: where the networks go.
         names: the networks to load (default: every network in the bundle).
 
@@ -388,9 +262,8 @@ def load_bundle(
         WeightsError: verification fails, a requested network is absent, a config is invalid,
             or the weights do not fit the network (missing / unexpected keys, wrong shapes).
     """
-    root = Path(folder)
-    verify_bundle(root)
-    meta = read_bundle_meta(root)
+    manifest = verified(source)
+    root, meta = manifest.folder, manifest.meta
     wanted = list(meta["networks"]) if names is None else list(names)
     absent = [key for key in wanted if key not in meta["networks"]]
     if absent:
@@ -414,7 +287,7 @@ def read_network_config(
         config_doc = json.loads(config_path.read_text(encoding="utf-8"))
         config = config_doc["config"]
         class_name = config_doc.get("class")
-        version = config_doc.get("format_version", BUNDLE_FORMAT_VERSION)
+        version = config_doc.get("format_version", FORMAT_VERSION)
     except (
         OSError,
         UnicodeDecodeError,
@@ -426,7 +299,7 @@ def read_network_config(
         raise WeightsError(f"{config_path} is unreadable: {error}") from error
     if not isinstance(config, dict):
         raise WeightsError(f"{config_path}: 'config' is not a JSON object")
-    if not isinstance(version, int) or version > BUNDLE_FORMAT_VERSION:
+    if not isinstance(version, int) or version > FORMAT_VERSION:
         raise WeightsError(f"{config_path} was written by a newer halftint; upgrade halftint")
     return class_name, config
 
@@ -485,8 +358,8 @@ def record_metrics(folder: str | os.PathLike[str], metrics: dict[str, Any]) -> N
         WeightsError: `folder` is not a bundle, or one of its files fails verification.
     """
     target = Path(folder)
-    verify_bundle(target)
-    meta = read_bundle_meta(target)
+    manifest = verified(target)
+    meta = {**manifest.meta, "files": dict(manifest.files)}
     staging = Path(
         tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
     )
@@ -497,7 +370,7 @@ def record_metrics(folder: str | os.PathLike[str], metrics: dict[str, Any]) -> N
         card = staging / MODEL_CARD_FILE
         card.write_text(render_model_card(meta), encoding="utf-8")
         meta["files"][MODEL_CARD_FILE] = sha256_file(card)
-        (staging / BUNDLE_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        write_manifest(staging, meta)
         _move_into_place(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -1,7 +1,7 @@
 """Where weights bundles come from: folders, the Hugging Face Hub, and the package itself.
 
-This is the only module that imports `huggingface_hub`. A weights source (weights.md,
-"Sources") is one of:
+This is the only module that imports `huggingface_hub`; what a bundle is, and how one is read
+and verified, is `halftint.bundle`'s. A weights source (weights.md, "Sources") is one of:
 
 - a bundle folder path (what `save_bundle` and training write);
 - `hf://OWNER/REPO[/SUBDIR][@REVISION]`: a bundle on the Hugging Face Hub, at a branch, tag or
@@ -12,10 +12,12 @@ With no source given, `HALFTINT_WEIGHTS` is used, then the embedded default `DEF
 
 Hub files are fetched one by one with `hf_hub_download` into the standard Hugging Face cache
 (`HF_HOME` / `HF_HUB_CACHE`, or `cache_dir`): `bundle.json` first, at the asked revision, then
-every file it lists, pinned to the commit that revision resolved to, so that a branch moving
-during the download cannot mix two versions. huggingface_hub only checks sizes; every file is
-then checked against the sha256 that `bundle.json` lists, and a file that fails is deleted from
-the cache (snapshot link and blob), so the cache never keeps a file that would be refused.
+every file it lists, pinned to the commit that revision resolved to (the commit the Hub named
+when it was first asked), so that a branch moving during the download cannot mix two versions.
+huggingface_hub only checks sizes; every file is then checked, once, against the sha256 that
+`bundle.json` lists, and a file that fails is deleted from the cache (snapshot link and blob:
+the one place this module relies on the cache's layout, as huggingface_hub has no call that
+deletes one cached file), so the cache never keeps a file that would be refused.
 
 A bundle already complete in the cache for the asked revision is used without asking the
 server at all (huggingface_hub records each branch or tag's commit under `refs/`): once fetched,
@@ -28,13 +30,14 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from huggingface_hub import (
+    DryRunFileInfo,
     HfApi,
     constants,
     get_hf_file_metadata,
@@ -55,12 +58,12 @@ from huggingface_hub.utils import (
 )
 
 from halftint._version import __version__
+from halftint.bundle import MANIFEST, Manifest, Verification, Verified, read_manifest, verify
 from halftint.errors import UsageError, WeightsError
 
 DEFAULT_BUNDLE = "lite-photos-v3"
 ENVIRONMENT_VARIABLE = "HALFTINT_WEIGHTS"
 HUB_SCHEME = "hf://"
-MANIFEST = "bundle.json"
 DEFAULT_REVISION = "main"
 EMBEDDED_FOLDER = Path(__file__).parent / "weights"
 
@@ -93,33 +96,6 @@ class HubSource:
     def __str__(self) -> str:
         folder = f"/{self.subfolder}" if self.subfolder else ""
         return f"{HUB_SCHEME}{self.repo_id}{folder}@{self.revision}"
-
-
-@dataclass(frozen=True)
-class FileProblem:
-    """A file of a bundle that is missing or whose sha256 differs from `bundle.json`'s."""
-
-    relative: str
-    expected: str
-    actual: str | None  # None when the file is missing
-
-    def describe(self) -> str:
-        if self.actual is None:
-            return f"{self.relative} is missing"
-        return (
-            f"sha256 mismatch for {self.relative}: bundle.json lists {self.expected[:12]}…, "
-            f"the file has {self.actual[:12]}…"
-        )
-
-
-@dataclass(frozen=True)
-class Verification:
-    """The outcome of re-hashing every file a bundle lists."""
-
-    folder: Path
-    files: int
-    size: int  # bytes of the files that are present, bundle.json included
-    problems: list[FileProblem]
 
 
 def is_hub_source(source: str) -> bool:
@@ -164,14 +140,19 @@ def embedded_bundles() -> dict[str, Path]:
     }
 
 
-def resolve_weights(
+def resolve_bundle(
     source: str | None = None,
     *,
     cache_dir: str | None = None,
     offline: bool = False,
     refresh: bool = False,
-) -> Path:
-    """A local bundle folder for `source`; Hub bundles are fetched and sha256-verified first.
+    on_fetch: Callable[[HubSource, str], None] | None = None,
+) -> Manifest:
+    """The manifest of the local bundle folder for `source`, read once.
+
+    A Hub bundle is fetched and sha256-verified (it comes back `bundle.Verified`, so loading it
+    hashes nothing again); a local folder or a shipped bundle is only read here, and verified
+    when it is loaded (`checkpoint.load_bundle`) or checked (`bundle.verify`).
 
     Args:
         source: a folder, `hf://OWNER/REPO[/SUBDIR][@REVISION]`, or an embedded bundle name;
@@ -180,9 +161,11 @@ def resolve_weights(
         offline: never contact the Hub (also on when `HF_HUB_OFFLINE=1`).
         refresh: ask the Hub what the revision points to now, even when a bundle for it is
             cached (follows a moving branch); ignored offline.
+        on_fetch: called with the Hub source and the Hub's address just before the Hub is
+            contacted (a first fetch, or `refresh`), so a slow network can be announced.
 
     Returns:
-        The bundle folder (for the Hub, a snapshot folder inside the cache).
+        The bundle's manifest (for the Hub, of a snapshot folder inside the cache).
 
     Raises:
         WeightsError: nothing to load, a folder that is not a bundle (or of a newer format), and
@@ -196,18 +179,21 @@ def resolve_weights(
         default = embedded_bundles().get(DEFAULT_BUNDLE)
         if default is None:
             raise WeightsError(_NO_WEIGHTS_MESSAGE)
-        return default
+        return read_manifest(default)
     if is_hub_source(source):
         return fetch_hub_bundle(
-            parse_hub_source(source), cache_dir=cache_dir, offline=offline, refresh=refresh
+            parse_hub_source(source),
+            cache_dir=cache_dir,
+            offline=offline,
+            refresh=refresh,
+            on_fetch=on_fetch,
         )
     folder = Path(source).expanduser()
     if folder.exists():
-        _read_meta(folder)  # not a bundle, or of a newer format: say so now
-        return folder
+        return read_manifest(folder)  # not a bundle, or of a newer format: say so now
     embedded = embedded_bundles()
     if source in embedded:
-        return embedded[source]
+        return read_manifest(embedded[source])
     shipped = ", ".join(embedded) or "none"
     raise WeightsError(
         f"weights not found: {source!r} is neither a folder, nor {_SOURCE_FORM}, "
@@ -215,10 +201,22 @@ def resolve_weights(
     )
 
 
-def cached_bundle(source: HubSource, cache_dir: str | None = None) -> Path | None:
-    """The cached snapshot folder of `source` if every file it lists is present, else None.
+def resolve_weights(
+    source: str | None = None,
+    *,
+    cache_dir: str | None = None,
+    offline: bool = False,
+    refresh: bool = False,
+) -> Path:
+    """The local bundle folder for `source`: `resolve_bundle`'s folder (see it for the rest)."""
+    manifest = resolve_bundle(source, cache_dir=cache_dir, offline=offline, refresh=refresh)
+    return manifest.folder
 
-    Makes no request: a branch or tag is looked up in the cache's `refs/`.
+
+def cached_bundle(source: HubSource, cache_dir: str | None = None) -> Manifest | None:
+    """The manifest of `source`'s cached snapshot if every file it lists is present, else None.
+
+    Makes no request: a branch or tag is looked up in the cache's `refs/`. Nothing is hashed.
     """
     manifest = try_to_load_from_cache(
         source.repo_id,
@@ -228,9 +226,9 @@ def cached_bundle(source: HubSource, cache_dir: str | None = None) -> Path | Non
     )
     if not isinstance(manifest, str):
         return None
-    folder = Path(manifest).parent
-    files = _read_meta(folder)["files"]
-    return folder if all((folder / relative).is_file() for relative in files) else None
+    cached = read_manifest(Path(manifest).parent)
+    complete = all((cached.folder / relative).is_file() for relative in cached.files)
+    return cached if complete else None
 
 
 def fetch_hub_bundle(
@@ -239,100 +237,61 @@ def fetch_hub_bundle(
     cache_dir: str | None = None,
     offline: bool = False,
     refresh: bool = False,
-) -> Path:
+    on_fetch: Callable[[HubSource, str], None] | None = None,
+) -> Verified:
     """Fetch a Hub bundle into the cache (or find it there) and verify every file's sha256.
 
-    See `resolve_weights` for the arguments and errors.
+    See `resolve_bundle` for the arguments and errors.
     """
     offline = offline or constants.HF_HUB_OFFLINE
     if offline or not refresh:
-        folder = cached_bundle(source, cache_dir)
-        if folder is not None:
-            _verify_or_evict(folder, source)
-            return folder
+        cached = cached_bundle(source, cache_dir)
+        if cached is not None:
+            return _verify_or_evict(cached, source)
     if offline:
         raise WeightsError(
             f"{source} is not (completely) in the cache {cache_folder(cache_dir)} and offline "
             "mode is on (--offline or HF_HUB_OFFLINE=1); prefetch it where there is a network "
             f"with `halftint weights download {source}` and copy the cache folder here"
         )
-    _check_reachable(source)
-    manifest = _download(source, MANIFEST, source.revision, cache_dir)
-    folder = manifest.parent
-    commit = _snapshot_commit(manifest, source)
-    # a newer format is refused here, before the large files are downloaded
-    meta = _read_meta(folder)
-    for relative in meta["files"]:
-        _check_inside(relative, str(source))
+    if on_fetch is not None:
+        on_fetch(source, constants.ENDPOINT)
+    commit = _check_reachable(source)
+    manifest_path = _download(source, MANIFEST, source.revision, cache_dir)
+    if commit is None or not _cached_at(source, commit, manifest_path, cache_dir):
+        # the Hub failed the first request but not this one, or the revision moved on in
+        # between: take bundle.json from the one commit the Hub names now
+        commit = _current_commit(source, cache_dir)
+        manifest_path = _download(source, MANIFEST, commit, cache_dir)
+    # a newer format, or a path outside the bundle, is refused here, before the large files
+    # are downloaded
+    manifest = read_manifest(manifest_path.parent)
+    for relative in manifest.files:
         _download(source, relative, commit, cache_dir)
-    _verify_or_evict(folder, source)
-    return folder
+    return _verify_or_evict(manifest, source)
 
 
-def verify_files(folder: Path, *, evict: bool = False) -> Verification:
-    """Re-hash every file that `folder/bundle.json` lists and compare with the listed sha256.
-
-    Args:
-        folder: a bundle folder.
-        evict: delete each failing file (for a Hub cache snapshot: its link and its blob), so
-            that it is downloaded again next time. Never used on a user's own folder.
-
-    Raises:
-        WeightsError: `folder` is not a bundle, is of a newer format, or lists a path outside
-            itself.
-    """
-    meta = _read_meta(folder)
-    problems: list[FileProblem] = []
-    size = (folder / MANIFEST).stat().st_size
-    for relative, expected in meta["files"].items():
-        _check_inside(relative, str(folder))
-        path = folder / relative
-        if not path.is_file():
-            problems.append(FileProblem(relative, expected, None))
-            continue
-        size += path.stat().st_size
-        actual = _sha256(path)
-        if actual != expected:
-            problems.append(FileProblem(relative, expected, actual))
-            if evict:
-                _evict(path)
-    return Verification(folder=folder, files=len(meta["files"]), size=size, problems=problems)
+def verify_cached(manifest: Manifest) -> Verification:
+    """`bundle.verify` for a snapshot in the Hub cache: each failing file is deleted from the
+    cache (its link and its blob), so that it is downloaded again next time."""
+    return verify(manifest, discard=_evict)
 
 
-def _check_inside(relative: str, where: str) -> None:
-    # bundle.json comes from elsewhere: a listed path must never reach out of the bundle folder
-    parts = PurePosixPath(relative).parts
-    if not parts or parts[0] == "/" or ".." in parts:
-        raise WeightsError(f"{where}: bundle.json lists a path outside the bundle: {relative}")
-
-
-def _read_meta(folder: Path) -> dict[str, Any]:
-    # halftint.checkpoint imports torch, which takes seconds; most Hub failures (repository,
-    # revision or bundle.json not found, offline, network down) are reported before any bundle
-    # is read, so they need not wait for it
-    from halftint.checkpoint import read_bundle_meta
-
-    return read_bundle_meta(folder)
-
-
-def _sha256(path: Path) -> str:
-    from halftint.checkpoint import sha256_file
-
-    return sha256_file(path)
-
-
-def _verify_or_evict(folder: Path, source: HubSource) -> None:
-    problems = verify_files(folder, evict=True).problems
+def _verify_or_evict(manifest: Manifest, source: HubSource) -> Verified:
+    verification = verify_cached(manifest)
+    problems = verification.problems
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise WeightsError(
             f"{source}: {problems[0].describe()}{more}; the file is not used and was removed from "
             "the cache (it will be downloaded again next time)"
         )
+    return verification.verified()
 
 
 def _evict(path: Path) -> None:
-    # a snapshot entry is a link to a blob named by its ETag; without symlink support it is a copy
+    # huggingface_hub has no call that deletes one cached file (only whole revisions); a
+    # snapshot entry is a link to a blob named by its ETag, without symlink support a copy
     if path.is_symlink():
         blob = path.resolve()
         path.unlink()
@@ -341,10 +300,15 @@ def _evict(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _snapshot_commit(manifest: Path, source: HubSource) -> str:
-    """The commit of the snapshot folder holding `manifest` (`.../snapshots/COMMIT/[SUBDIR/]`)."""
-    levels_below_commit = len(source.subfolder.split("/")) if source.subfolder else 0
-    return manifest.parents[levels_below_commit].name
+def _cached_at(source: HubSource, commit: str, manifest: Path, cache_dir: str | None) -> bool:
+    """Whether `manifest`, just downloaded, is the cache's bundle.json of `commit`."""
+    at_commit = try_to_load_from_cache(
+        source.repo_id,
+        source.repo_path(MANIFEST),
+        cache_dir=str(cache_folder(cache_dir)),
+        revision=commit,
+    )
+    return isinstance(at_commit, str) and Path(at_commit) == manifest
 
 
 @contextmanager
@@ -361,19 +325,23 @@ def _quiet_retry_warnings() -> Iterator[None]:
         logger.setLevel(previous)
 
 
-def _check_reachable(source: HubSource) -> None:
+def _check_reachable(source: HubSource) -> str | None:
     """Ask the Hub for the manifest's metadata once, within `REACH_TIMEOUT` seconds.
 
     huggingface_hub retries a request that gets no answer, for up to a minute each time: a Hub
     that accepts connections but does not answer kept `hf_hub_download` silent for over six
     minutes. An answer of any kind (even an HTTP error, which `_download` then explains) means
     the Hub is there; no answer in time is a `WeightsError` at once.
+
+    Returns:
+        The commit the revision points to now, as the Hub named it; None when it answered with
+        an HTTP error.
     """
     url = hf_hub_url(source.repo_id, source.repo_path(MANIFEST), revision=source.revision)
     try:
-        get_hf_file_metadata(url, timeout=REACH_TIMEOUT, library_name="halftint")
+        metadata = get_hf_file_metadata(url, timeout=REACH_TIMEOUT, library_name="halftint")
     except HfHubHTTPError:
-        return
+        return None
     except Exception as error:  # the HTTP client's transport errors: timeouts, refused, DNS
         reason = " ".join(str(error).split()) or type(error).__name__
         raise WeightsError(
@@ -382,21 +350,49 @@ def _check_reachable(source: HubSource) -> None:
             "network (a machine that has none needs a copy of a cache folder that holds the "
             "bundle)"
         ) from error
+    return metadata.commit_hash
 
 
 def _download(source: HubSource, relative: str, revision: str, cache_dir: str | None) -> Path:
     """One file of the bundle, through the cache; each Hub failure becomes a WeightsError."""
+    with _explained_failures(source, relative, revision, cache_dir):
+        path = hf_hub_download(
+            source.repo_id,
+            source.repo_path(relative),
+            revision=revision,
+            cache_dir=str(cache_folder(cache_dir)),
+            library_name="halftint",
+            library_version=__version__,
+        )
+    assert isinstance(path, str)  # a DryRunFileInfo only with dry_run=True
+    return Path(path)
+
+
+def _current_commit(source: HubSource, cache_dir: str | None) -> str:
+    """The commit `source`'s revision points to now, asked of the Hub (one request)."""
+    with _explained_failures(source, MANIFEST, source.revision, cache_dir):
+        info = hf_hub_download(
+            source.repo_id,
+            source.repo_path(MANIFEST),
+            revision=source.revision,
+            cache_dir=str(cache_folder(cache_dir)),
+            library_name="halftint",
+            library_version=__version__,
+            dry_run=True,
+        )
+    assert isinstance(info, DryRunFileInfo)
+    return info.commit_hash
+
+
+@contextmanager
+def _explained_failures(
+    source: HubSource, relative: str, revision: str, cache_dir: str | None
+) -> Iterator[None]:
+    """Turn each Hub failure of a request for `relative` into a one-line WeightsError."""
     where = f"{source.repo_id}@{revision}"
     try:
         with _quiet_retry_warnings():
-            path = hf_hub_download(
-                source.repo_id,
-                source.repo_path(relative),
-                revision=revision,
-                cache_dir=str(cache_folder(cache_dir)),
-                library_name="halftint",
-                library_version=__version__,
-            )
+            yield
     except LocalEntryNotFoundError as error:
         raise WeightsError(
             f"cannot reach the Hub at {constants.ENDPOINT} and {source} is not in the cache "
@@ -434,7 +430,6 @@ def _download(source: HubSource, relative: str, revision: str, cache_dir: str | 
             f"{source}: the Hub at {constants.ENDPOINT} answered HTTP {status} for "
             f"{source.repo_path(relative)}; try again later"
         ) from error
-    return Path(path)
 
 
 @dataclass(frozen=True)
@@ -480,7 +475,7 @@ def _entry(
     source: str, origin: str, folder: Path, refs: tuple[str, ...] = (), commit: str | None = None
 ) -> BundleEntry:
     try:
-        meta: Mapping[str, Any] = _read_meta(folder)
+        meta: Mapping[str, Any] = read_manifest(folder).meta
     except WeightsError:
         meta = {"files": {}}
     files = [folder / MANIFEST, *(folder / relative for relative in meta["files"])]
@@ -528,7 +523,7 @@ def push_bundle(
         WeightsError: the bundle fails verification, no token is available, or the Hub refused.
     """
     parse_hub_source(f"{HUB_SCHEME}{repo_id}")  # same naming rules as for downloads
-    verification = verify_files(folder)
+    verification = verify(folder)
     if verification.problems:
         raise WeightsError(
             f"{folder}: {verification.problems[0].describe()}; refusing to publish a damaged bundle"
@@ -538,7 +533,7 @@ def push_bundle(
             "publishing needs a Hugging Face token with write access: run `hf auth login` or "
             "set HF_TOKEN"
         )
-    meta = _read_meta(folder)
+    meta = verification.manifest.meta
     message = commit_message or f"halftint bundle {meta.get('name')} ({meta.get('preset')} preset)"
     api = HfApi(library_name="halftint", library_version=__version__)
     try:

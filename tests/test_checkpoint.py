@@ -14,14 +14,8 @@ from conftest import TINY_WORKING_SIZE, tiny_preset
 from safetensors.torch import load_file, save_file
 
 from halftint import checkpoint
-from halftint.checkpoint import (
-    BUNDLE_FORMAT_VERSION,
-    load_bundle,
-    read_bundle_meta,
-    save_bundle,
-    sha256_file,
-    verify_bundle,
-)
+from halftint.bundle import FORMAT_VERSION, read_manifest, sha256_file, verified
+from halftint.checkpoint import load_bundle, save_bundle
 from halftint.errors import WeightsError
 from halftint.nets import ColorizationNet, build_networks
 
@@ -94,9 +88,9 @@ def test_bundle_json_describes_everything(
     networks: dict[str, torch.nn.Module], tmp_path: Path
 ) -> None:
     folder = _save(tmp_path / "b", networks, name="faces-v1", metrics={"psnr": {"fs": 30.1}})
-    meta = read_bundle_meta(folder)
+    meta = read_manifest(folder).meta
     assert folder.stat().st_mode & 0o777 == 0o755  # not the temporary folder's private mode
-    assert meta["format_version"] == BUNDLE_FORMAT_VERSION
+    assert meta["format_version"] == FORMAT_VERSION
     assert (meta["name"], meta["preset"], meta["working_size"]) == ("faces-v1", "tiny", 32)
     assert meta["halftone_methods"] == ["floyd-steinberg", "clustered"]
     assert meta["data"] == "12 test photos"
@@ -124,7 +118,7 @@ def test_a_tampered_byte_is_refused(bundle_copy: Path) -> None:
     with pytest.raises(
         WeightsError, match=r"generator/model\.safetensors does not match its sha256"
     ):
-        verify_bundle(bundle_copy)
+        verified(bundle_copy)
     with pytest.raises(WeightsError, match=r"generator/model\.safetensors does not match"):
         load_bundle(bundle_copy)
 
@@ -141,7 +135,7 @@ def test_a_missing_key_is_refused_by_name(bundle_copy: Path) -> None:
     del tensors["tail.bias"]
     save_file(tensors, str(path))
     _rehash(bundle_copy, "fusion/model.safetensors")
-    verify_bundle(bundle_copy)
+    verified(bundle_copy)
     with pytest.raises(WeightsError, match=r"does not fit its config \(missing keys: tail\.bias\)"):
         load_bundle(bundle_copy)
 
@@ -214,11 +208,11 @@ def test_not_a_bundle_and_newer_format_are_explained(bundle_copy: Path, tmp_path
     with pytest.raises(
         WeightsError, match=r"empty is not a halftint weights bundle \(no bundle\.json\)"
     ):
-        read_bundle_meta(empty)
+        read_manifest(empty)
     with pytest.raises(WeightsError, match="weights folder not found"):
-        read_bundle_meta(tmp_path / "nowhere")
+        read_manifest(tmp_path / "nowhere")
     meta = json.loads((bundle_copy / "bundle.json").read_text())
-    meta["format_version"] = BUNDLE_FORMAT_VERSION + 1
+    meta["format_version"] = FORMAT_VERSION + 1
     (bundle_copy / "bundle.json").write_text(json.dumps(meta))
     with pytest.raises(
         WeightsError, match=r"written by a newer halftint \(format 2 > 1\); upgrade halftint"
@@ -247,9 +241,9 @@ def test_existing_folders_are_kept_unless_overwriting_a_bundle(
     folder = _save(tmp_path / "b", networks, name="first")
     with pytest.raises(WeightsError, match="already exists"):
         _save(folder, networks, name="second")
-    assert read_bundle_meta(folder)["name"] == "first"
+    assert read_manifest(folder).meta["name"] == "first"
     _save(folder, networks, name="second", overwrite=True)
-    assert read_bundle_meta(folder)["name"] == "second"
+    assert read_manifest(folder).meta["name"] == "second"
     precious = tmp_path / "photos"
     precious.mkdir()
     (precious / "cat.jpg").write_bytes(b"meow")

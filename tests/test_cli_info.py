@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from test_nets import LITE_COUNTS, PAPER_COUNTS
 
-from halftint.checkpoint import read_bundle_meta
+from halftint.bundle import read_manifest
 
 
 def run_info(*args: str) -> subprocess.CompletedProcess[str]:
@@ -42,7 +42,7 @@ def test_preset_and_weights_json(tiny_bundle: Path) -> None:
     assert preset["networks"]["histogram"]["config"]["channels"] == [32, 64, 64]
 
     weights = data["weights"]
-    meta = read_bundle_meta(tiny_bundle)
+    meta = read_manifest(tiny_bundle).meta
     assert weights["verified"] is True
     assert weights["path"] == str(tiny_bundle)
     assert (weights["preset"], weights["working_size"]) == ("tiny", 32)

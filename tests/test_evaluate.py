@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 
-from halftint.checkpoint import read_bundle_meta, verify_bundle
+from halftint.bundle import read_manifest, verified
 from halftint.color import chroma_statistics, match_chroma
 from halftint.errors import UsageError
 from halftint.evaluate.loop import SHEET_GAP, contact_sheet, evaluate, random_codes
@@ -706,8 +706,8 @@ def test_record_stores_the_results_in_a_bundle_that_still_verifies(
     assert result.returncode == 0, result.stderr
     results = json.loads(result.stdout)
 
-    verify_bundle(bundle)  # the model card changed, and so did its recorded sha256
-    recorded = read_bundle_meta(bundle)["metrics"]["eval"]
+    verified(bundle)  # the model card changed, and so did its recorded sha256
+    recorded = read_manifest(bundle).meta["metrics"]["eval"]
     assert recorded["images"] == 3 and recorded["data"] == photo_folder.name
     assert recorded["colorization"] == results["colorization"]
     assert recorded["targets"]["delta_e_ratio"] == results["targets"]["delta_e_ratio"]["value"]

@@ -16,7 +16,7 @@ import pytest
 from huggingface_hub import HfApi
 
 from halftint import hub
-from halftint.checkpoint import render_model_card, sha256_file
+from halftint.bundle import render_model_card, sha256_file, verify
 from halftint.errors import UsageError, WeightsError
 from halftint.hub import HubSource, parse_hub_source, resolve_weights
 
@@ -140,14 +140,14 @@ def test_bundle_of_a_newer_format_is_refused(tmp_path: Path, tiny_bundle: Path) 
         resolve_weights(str(bundle))
 
 
-def test_verify_files_reports_every_bad_file_and_leaves_a_local_folder_alone(
+def test_verify_reports_every_bad_file_and_leaves_a_local_folder_alone(
     tmp_path: Path, tiny_bundle: Path
 ) -> None:
     bundle = copy_bundle(tiny_bundle, tmp_path / "damaged")
     flip_one_byte(bundle / "generator" / "model.safetensors")
     (bundle / "fusion" / "config.json").unlink()
 
-    result = hub.verify_files(bundle)
+    result = verify(bundle)
 
     listed = json.loads((bundle / "bundle.json").read_text())["files"]
     assert result.files == len(listed)
@@ -158,7 +158,7 @@ def test_verify_files_reports_every_bad_file_and_leaves_a_local_folder_alone(
     assert result.problems[1].expected == listed["generator/model.safetensors"]
     assert "sha256 mismatch for generator/model.safetensors" in result.problems[1].describe()
     assert (bundle / "generator" / "model.safetensors").is_file()  # never deleted
-    assert hub.verify_files(tiny_bundle).problems == []
+    assert verify(tiny_bundle).problems == []
 
 
 @dataclass
@@ -266,13 +266,21 @@ def test_push_checks_the_repository_name(tiny_bundle: Path, recorded_hub: Record
     assert recorded_hub.calls == []
 
 
-def test_verify_files_never_reaches_outside_the_bundle(tmp_path: Path, tiny_bundle: Path) -> None:
+def test_a_path_outside_the_bundle_is_refused_before_any_file_is_touched(
+    tmp_path: Path, tiny_bundle: Path
+) -> None:
     bundle = copy_bundle(tiny_bundle, tmp_path / "bundle")
     outside = tmp_path / "outside.txt"
     outside.write_text("not part of any bundle")
     meta = json.loads((bundle / "bundle.json").read_text())
     meta["files"]["../outside.txt"] = "0" * 64
     (bundle / "bundle.json").write_text(json.dumps(meta))
-    with pytest.raises(WeightsError, match=r"lists a path outside the bundle: \.\./outside\.txt"):
-        hub.verify_files(bundle, evict=True)
+    for check in (
+        lambda: resolve_weights(str(bundle)),
+        lambda: verify(bundle, discard=Path.unlink),
+    ):
+        with pytest.raises(
+            WeightsError, match=r"lists a path outside the bundle: \.\./outside\.txt"
+        ):
+            check()
     assert outside.read_text() == "not part of any bundle"

@@ -23,7 +23,8 @@ import torch
 from hubserver import LocalHub, folder_files
 from safetensors import safe_open
 
-from halftint.checkpoint import load_bundle, save_bundle, sha256_file
+from halftint.bundle import sha256_file
+from halftint.checkpoint import load_bundle, save_bundle
 from halftint.hub import list_bundles
 from halftint.io import read_image, write_image
 

@@ -403,14 +403,14 @@ def _load_colorizer(
 ) -> Colorizer:
     """Check device and precision, then load the weights onto the device; says what it uses."""
     # the weights first: finding them needs no torch, so an unreachable Hub is told at once
-    folder = find_weights(weights, cache_dir=cache_dir, offline=offline)
+    manifest = find_weights(weights, cache_dir=cache_dir, offline=offline)
 
     from halftint.checkpoint import load_bundle
     from halftint.pipeline import Colorizer, resolve_device, resolve_precision
 
     torch_device = resolve_device(device)
     resolve_precision(precision, torch_device)
-    bundle = load_bundle(folder)
+    bundle = load_bundle(manifest)
     colorizer = Colorizer(bundle, device=torch_device, precision=precision)
     note(
         f"weights {bundle.name} ({bundle.preset}), device {colorizer.device}, "

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -21,6 +22,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from halftint.errors import HalftintError, UsageError
+
+if TYPE_CHECKING:
+    from halftint.bundle import Manifest
+    from halftint.hub import HubSource
 
 console = Console(stderr=True, highlight=False)
 
@@ -332,15 +337,14 @@ def find_weights(
     cache_dir: str | None = None,
     offline: bool = False,
     refresh: bool = False,
-) -> Path:
-    """`hub.resolve_weights` for the command line: says first when a Hub bundle is about to be
+) -> Manifest:
+    """`hub.resolve_bundle` for the command line: says first when a Hub bundle is about to be
     fetched (a first run, or `refresh`), so a slow network is not mistaken for a hang."""
-    from huggingface_hub import constants
+    from halftint.hub import resolve_bundle
 
-    from halftint.hub import cached_bundle, is_hub_source, parse_hub_source, resolve_weights
+    def announce(hub_source: HubSource, endpoint: str) -> None:
+        note(f"fetching {hub_source} from {endpoint} ...")
 
-    if source is not None and is_hub_source(source) and not (offline or constants.HF_HUB_OFFLINE):
-        hub_source = parse_hub_source(source)
-        if refresh or cached_bundle(hub_source, cache_dir) is None:
-            note(f"fetching {hub_source} from {constants.ENDPOINT} ...")
-    return resolve_weights(source, cache_dir=cache_dir, offline=offline, refresh=refresh)
+    return resolve_bundle(
+        source, cache_dir=cache_dir, offline=offline, refresh=refresh, on_fetch=announce
+    )

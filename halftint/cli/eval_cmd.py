@@ -225,6 +225,7 @@ def eval_command(  # noqa: PLR0917  (Typer maps every option to a parameter)
 
 def _record(bundle_path: Path, data: Path, results: dict[str, Any]) -> None:
     """Store the results in the bundle's metrics (the bundle stays verifiable)."""
+    from halftint.bundle import MANIFEST
     from halftint.checkpoint import record_metrics
 
     targets = {name: target["value"] for name, target in results["targets"].items()}
@@ -244,7 +245,7 @@ def _record(bundle_path: Path, data: Path, results: dict[str, Any]) -> None:
             }
         },
     )
-    note(f"recorded the results in {bundle_path / 'bundle.json'}")
+    note(f"recorded the results in {bundle_path / MANIFEST}")
 
 
 # the fitting photos' halftones are seeded apart from the evaluated ones'

@@ -11,7 +11,6 @@ import json
 import os
 import platform
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -23,19 +22,11 @@ from halftint.cli.common import console
 from halftint.errors import UsageError
 
 
-def _hf_cache_folder() -> str:
-    # the same resolution order huggingface_hub uses, without importing it (it is slow to import)
-    if os.environ.get("HF_HUB_CACHE"):
-        return os.environ["HF_HUB_CACHE"]
-    hf_home = os.environ.get("HF_HOME") or str(
-        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "huggingface"
-    )
-    return str(Path(hf_home) / "hub")
-
-
 def system_info() -> dict[str, Any]:
     """Versions, devices and cache folders, as a JSON-ready dict."""
     import torch
+
+    from halftint.hub import cache_folder
 
     devices = ["cpu"]
     cuda = torch.cuda.is_available()
@@ -52,7 +43,7 @@ def system_info() -> dict[str, Any]:
         "cuda_version": torch.version.cuda,
         "devices": devices,
         "cpu_threads": torch.get_num_threads(),
-        "cache_folder": _hf_cache_folder(),
+        "cache_folder": str(cache_folder()),
         "default_weights": _default_weights(),
     }
 
@@ -60,7 +51,7 @@ def system_info() -> dict[str, Any]:
 def _default_weights() -> str:
     """What colorize and descreen use without --weights: `$HALFTINT_WEIGHTS` or the shipped
     bundle, with its preset and parameter count (from its bundle.json: nothing is loaded)."""
-    from halftint.checkpoint import read_bundle_meta
+    from halftint.bundle import read_manifest
     from halftint.errors import WeightsError
     from halftint.hub import DEFAULT_BUNDLE, ENVIRONMENT_VARIABLE, embedded_bundles
 
@@ -71,7 +62,7 @@ def _default_weights() -> str:
     if folder is None:
         return "none shipped"
     try:
-        meta = read_bundle_meta(folder)
+        meta = read_manifest(folder).meta
     except WeightsError as error:
         return f"{DEFAULT_BUNDLE} (unreadable: {error})"
     parameters = sum(int(row.get("parameters", 0)) for row in meta["networks"].values())
@@ -121,24 +112,18 @@ def preset_info(name: str) -> dict[str, Any]:
     }
 
 
-def weights_folder(source: str) -> Path:
-    """The local bundle folder for a --weights source (a folder, hf://..., or a shipped name)."""
-    from halftint.hub import resolve_weights
-
-    return resolve_weights(source)
-
-
 def weights_info(source: str) -> dict[str, Any]:
     """A bundle's metadata after verifying every file, with parameter counts from its configs.
 
     Raises:
         WeightsError: the source cannot be resolved, or the bundle is not valid.
     """
-    from halftint.checkpoint import read_bundle_meta, read_network_config, verify_bundle
+    from halftint.bundle import verified
+    from halftint.checkpoint import read_network_config
+    from halftint.hub import resolve_bundle
 
-    folder = weights_folder(source)
-    verify_bundle(folder)
-    meta = read_bundle_meta(folder)
+    manifest = verified(resolve_bundle(source))
+    folder, meta = manifest.folder, manifest.meta
     rows = _network_rows({key: read_network_config(folder, key) for key in meta["networks"]})
     return {
         "path": str(folder),
@@ -181,7 +166,7 @@ def _print_metrics(metrics: dict[str, Any]) -> None:
     """A bundle's recorded metrics as a table of dotted names and values."""
     from rich.table import Table
 
-    from halftint.checkpoint import flatten_metrics
+    from halftint.bundle import flatten_metrics
 
     table = Table(title="metrics", title_justify="left", show_edge=False)
     table.add_column("measure")

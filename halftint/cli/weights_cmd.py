@@ -92,15 +92,13 @@ def download(
     """
     from halftint.hub import is_hub_source
 
-    folder = find_weights(source, cache_dir=cache_dir, offline=offline, refresh=True)
-    # imported only now: it loads torch, which a failed download need not wait for
-    from halftint.checkpoint import read_bundle_meta
-
-    meta = read_bundle_meta(folder)
+    manifest = find_weights(source, cache_dir=cache_dir, offline=offline, refresh=True)
+    folder = manifest.folder
     if is_hub_source(source):
-        size = sum((folder / relative).stat().st_size for relative in meta["files"])
+        size = sum((folder / relative).stat().st_size for relative in manifest.files)
         note(
-            f"{source}: {len(meta['files'])} files ({human_size(size)}) sha256-verified in {folder}"
+            f"{source}: {len(manifest.files)} files ({human_size(size)}) sha256-verified in "
+            f"{folder}"
         )
     else:
         note(f"{source} is a local bundle: nothing to download (check it: halftint weights verify)")
@@ -117,26 +115,28 @@ def verify(
     Exit code 1 when a file is missing or differs; a bad file in the Hub cache is removed so
     that the next use downloads it again. Never contacts the Hub.
     """
+    from halftint.bundle import verify as verify_bundle
     from halftint.hub import (
         cache_folder,
         cached_bundle,
         is_hub_source,
         parse_hub_source,
-        resolve_weights,
-        verify_files,
+        resolve_bundle,
+        verify_cached,
     )
 
     in_cache = is_hub_source(source)
     if in_cache:
-        folder = cached_bundle(parse_hub_source(source), cache_dir)
-        if folder is None:
+        manifest = cached_bundle(parse_hub_source(source), cache_dir)
+        if manifest is None:
             raise WeightsError(
                 f"{source} is not (completely) in the cache {cache_folder(cache_dir)}; fetch it "
                 f"with `halftint weights download {source}`"
             )
+        result = verify_cached(manifest)
     else:
-        folder = resolve_weights(source)
-    result = verify_files(folder, evict=in_cache)
+        result = verify_bundle(resolve_bundle(source))
+    folder = result.folder
     for problem in result.problems:
         print_error(f"{folder}: {problem.describe()}")
     if result.problems:
@@ -202,9 +202,9 @@ def convert(
         raise UsageError(f"{out} exists; pass --overwrite to replace it")
 
     from halftint.checkpoint import load_bundle, save_bundle
-    from halftint.hub import resolve_weights
+    from halftint.hub import resolve_bundle
 
-    original = load_bundle(resolve_weights(source, cache_dir=cache_dir, offline=offline))
+    original = load_bundle(resolve_bundle(source, cache_dir=cache_dir, offline=offline))
     meta = original.meta
     save_bundle(
         out,

@@ -32,7 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from halftint.checkpoint import REQUIRED_NETWORKS, Bundle
+from halftint.bundle import REQUIRED_NETWORKS
+from halftint.checkpoint import Bundle
 from halftint.color import chroma_statistics, match_chroma, recombine_luminance
 from halftint.devices import resolve_device
 from halftint.edges import canny_edges

@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from halftint.checkpoint import REQUIRED_NETWORKS, save_bundle
+from halftint.bundle import REQUIRED_NETWORKS
+from halftint.checkpoint import save_bundle
 from halftint.data import data_label
 from halftint.errors import UsageError
 from halftint.nets import Preset, build_networks

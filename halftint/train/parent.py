@@ -11,7 +11,8 @@ and a run continues on another machine from its last exported bundle.
 The bundle's preset must be the run's, and every network taken from it must have exactly the
 config the run's preset gives that network; anything else is refused with one line, before the
 run folder is touched. The exported bundle records its parent's name and sha256 (of the parent's
-bundle.json, which lists the sha256 of every other file).
+bundle.json, which lists the sha256 of every other file). The bundle is verified once, when it is
+opened; loading its networks afterwards hashes nothing again.
 """
 
 from __future__ import annotations
@@ -25,16 +26,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from halftint.checkpoint import (
-    BUNDLE_FILE,
-    load_bundle,
-    read_bundle_meta,
-    read_network_config,
-    sha256_file,
-    verify_bundle,
-)
+from halftint.bundle import Verified, verified
+from halftint.checkpoint import load_bundle, read_network_config
 from halftint.errors import UsageError, WeightsError
-from halftint.hub import resolve_weights
+from halftint.hub import resolve_bundle
 from halftint.nets import Preset
 
 
@@ -44,15 +39,26 @@ class ParentBundle:
 
     Attributes:
         source: the source as given (`--init-from`).
-        path: the local bundle folder.
-        meta: its bundle.json.
-        sha256: sha256 of its bundle.json.
+        manifest: its bundle.json, verified.
     """
 
     source: str
-    path: Path
-    meta: dict[str, Any]
-    sha256: str
+    manifest: Verified
+
+    @property
+    def path(self) -> Path:
+        """The local bundle folder."""
+        return self.manifest.folder
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """Its bundle.json."""
+        return self.manifest.meta
+
+    @property
+    def sha256(self) -> str:
+        """sha256 of its bundle.json."""
+        return self.manifest.sha256
 
     @property
     def name(self) -> str:
@@ -64,7 +70,7 @@ class ParentBundle:
 
     def load(self, keys: Iterable[str]) -> dict[str, nn.Module]:
         """The networks `keys` (float32, on the CPU); each must be in the bundle."""
-        return dict(load_bundle(self.path, names=list(keys)).networks)
+        return dict(load_bundle(self.manifest, names=list(keys)).networks)
 
     def record(self) -> dict[str, str]:
         """What an exported bundle records of its parent."""
@@ -79,17 +85,16 @@ def open_parent(source: str, preset: Preset) -> ParentBundle:
             each.
     """
     try:
-        path = resolve_weights(source)
-        verify_bundle(path)
-        meta = read_bundle_meta(path)
+        manifest = verified(resolve_bundle(source))
     except (WeightsError, UsageError) as error:
         raise UsageError(f"--init-from {source}: {error}") from None
+    meta = manifest.meta
     if meta["preset"] != preset.name:
         raise UsageError(
             f"--init-from {source}: the bundle is of preset {meta['preset']!r}, the run of "
             f"{preset.name!r}; give a bundle of the same preset"
         )
-    return ParentBundle(source, path, meta, sha256_file(path / BUNDLE_FILE))
+    return ParentBundle(source, manifest)
 
 
 def check_networks(parent: ParentBundle, preset: Preset, keys: Iterable[str]) -> None:
