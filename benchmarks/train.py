@@ -46,7 +46,7 @@ from halftint.data import (
 from halftint.nets import build_networks, get_preset
 from halftint.train.config import STAGES, TrainConfig, resolve
 from halftint.train.ddp import Distributed
-from halftint.train.loop import STAGE_CLASSES
+from halftint.train.registry import STAGE_CLASSES
 from halftint.train.run import make_hardware
 
 

@@ -17,10 +17,10 @@ from halftint.data import PhotoSamples, SampleMaker
 from halftint.errors import UsageError
 from halftint.losses import PSNR_CAP
 from halftint.nets import build_networks
-from halftint.train.config import TrainConfig, apply, resolve
+from halftint.train.config import STAGES, TrainConfig, apply, resolve
 from halftint.train.ihn_stage import IHNStage
-from halftint.train.loop import STAGE_CLASSES
 from halftint.train.perceptual import VGGFeatures, vgg16_head
+from halftint.train.registry import NETWORK_SOURCES, STAGE_CLASSES
 from halftint.train.stage import Hardware, Stage
 
 
@@ -99,6 +99,19 @@ def test_colorizer_logs_every_loss_term() -> None:
         "histogram",
         "discriminator",
         "total",
+    }
+
+
+def test_each_stage_has_its_class_and_each_network_the_stage_that_trains_it() -> None:
+    assert tuple(STAGE_CLASSES) == STAGES
+    assert all(STAGE_CLASSES[name].name == name for name in STAGES)
+    assert NETWORK_SOURCES == {
+        "ihn": "ihn",
+        "histogram": "hist",
+        "encoder": "colorizer",
+        "generator": "colorizer",
+        "discriminator": "colorizer",
+        "fusion": "fusion",
     }
 
 

@@ -24,8 +24,8 @@ from halftint.train.config import (
     resolve,
     training_preset,
 )
-from halftint.train.loop import NETWORK_SOURCES
 from halftint.train.parent import ParentBundle, check_networks, open_parent
+from halftint.train.registry import NETWORK_SOURCES
 from halftint.train.state import MetricsLog, RunFolder, load_state
 
 # the stages whose networks every bundle needs (IHN; E and G; F)

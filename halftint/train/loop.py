@@ -26,13 +26,10 @@ from halftint.errors import UsageError
 from halftint.io import write_image
 from halftint.nets import Preset, build_networks
 from halftint.train import ddp
-from halftint.train.colorizer_stage import ColorizerStage
-from halftint.train.config import STAGES, TrainConfig, lr_factor, stage_progress
-from halftint.train.fusion_stage import FusionStage
-from halftint.train.hist_stage import HistogramStage
-from halftint.train.ihn_stage import IHNStage
+from halftint.train.config import STAGES, StageSchedule, TrainConfig, lr_factor, stage_progress
 from halftint.train.parent import ParentBundle, extend_network, open_parent
 from halftint.train.pretrained import load_semantic_weights
+from halftint.train.registry import NETWORK_SOURCES, STAGE_CLASSES
 from halftint.train.sheets import contact_sheet
 from halftint.train.stage import Hardware, Stage
 from halftint.train.state import (
@@ -44,21 +41,6 @@ from halftint.train.state import (
     write_text_atomic,
 )
 
-STAGE_CLASSES: dict[str, type[Stage]] = {
-    "ihn": IHNStage,
-    "hist": HistogramStage,
-    "colorizer": ColorizerStage,
-    "fusion": FusionStage,
-}
-# which stage trains each network: a later stage takes it from that stage's state file
-NETWORK_SOURCES = {
-    "ihn": "ihn",
-    "histogram": "hist",
-    "encoder": "colorizer",
-    "generator": "colorizer",
-    "discriminator": "colorizer",
-    "fusion": "fusion",
-}
 # epochs of a small photo folder last seconds: saving at each would write more than it trains
 EPOCH_SAVE_MIN_SECONDS = 60.0
 # the data stream of validation samples, apart from the four stages' streams (0-3)
@@ -152,25 +134,20 @@ def run_stage(
 ) -> StageOutcome:
     """Train one stage, continuing its saved state in `run` if there is one.
 
+    After every step, in this order: the step is reported; a metrics record is written when
+    due (`_every`); validation runs when due; all processes agree whether to stop
+    (`_stop_reasons`); the state is saved when due (`Checkpoints`) or when the stage ends or
+    stops; then a stop ends the stage.
+
     Raises:
         UsageError: a network this stage needs from an earlier stage is not in the run folder.
     """
     distributed = hardware.distributed
     stage_class = STAGE_CLASSES[stage_name]
-    torch.manual_seed(init_seed(config.seed, stage_name))
-    networks = build_networks(preset, stage_class.trained)
-    parent = open_parent(config.init_from, preset) if config.init_from else None
-    state = load_state(run.state_path(stage_name))
-    if state is None:
-        _initialise(
-            stage_name, stage_class.trained, networks, config, parent=parent, reporter=reporter
-        )
-    networks.update(_frozen_networks(stage_class, config, preset, run, reporter, parent=parent))
-    stage = stage_class(networks, config, hardware)
-    step, samples_seen, elapsed = 0, 0, 0.0
-    if state is not None:
-        stage.load_state_dict(state)
-        step, samples_seen, elapsed = state["step"], state["samples_seen"], state["elapsed_seconds"]
+    stage, state = _make_stage(
+        stage_class, config, preset=preset, run=run, hardware=hardware, reporter=reporter
+    )
+    position = Position.of(state)
     schedule = config.schedule(stage_name)
     train_count = len(photos.train.images)
     total = config.total_steps(stage_name, train_count)
@@ -181,11 +158,11 @@ def run_stage(
         )
     log = MetricsLog(run.metrics_path(stage_name))
     if distributed.is_main:
-        log.truncate_after(step)
+        log.truncate_after(position.step)
     if is_finished(state, config, stage_name, train_count):
-        reporter.note(f"{stage_name}: already finished (step {step} of {total}), skipped")
-        return StageOutcome(stage_name, step, total, finished=True, stopped=False)
-    reporter.stage_started(stage_name, step, total)
+        reporter.note(f"{stage_name}: already finished (step {position.step} of {total}), skipped")
+        return StageOutcome(stage_name, position.step, total, finished=True, stopped=False)
+    reporter.stage_started(stage_name, position.step, total)
 
     maker = SampleMaker(
         schedule.crop_size,
@@ -195,106 +172,241 @@ def run_stage(
         stage_class.fields,
         view_side=0 if schedule.native else config.cache_long_side,
     )
-    dataset = PhotoSamples(photos.train.images, maker, config.seed, STAGES.index(stage_name))
-    sampler = StreamBatchSampler(
-        samples_seen, total - step, schedule.batch_size, distributed.rank, distributed.world_size
+    loader = _loader(
+        maker,
+        position,
+        photos=photos,
+        config=config,
+        hardware=hardware,
+        stage=stage_name,
+        total=total,
     )
-    loader = DataLoader(
+    val_batches = _validation_batches(photos, maker, config) if distributed.is_main else []
+
+    interval = LossInterval(schedule.batch_size)
+    checkpoints = Checkpoints(config)
+    tick = time.perf_counter()
+    stopped = interrupted = out_of_time = False
+    for batch in loader:
+        losses = _train_step(stage, batch, config, position, train_count)
+        new_epoch = position.advance(schedule.batch_size, train_count)
+        # wall time, waiting for data included: what a time budget is about
+        now = time.perf_counter()
+        position.elapsed, tick = position.elapsed + now - tick, now
+        interval.add(losses)
+        rate = interval.rate()
+        reporter.step_done(position.step, losses, rate)
+        last = position.step >= total
+        if _every(position.step, config.log_every, last):
+            averaged = ddp.mean_over_processes(distributed, interval.mean(losses))
+            if distributed.is_main:
+                log.append(
+                    _record(
+                        position.step,
+                        epoch=position.samples_seen / train_count,
+                        lr=stage.current_lr,
+                        rate=rate,
+                        elapsed=position.elapsed,
+                        losses=averaged,
+                    )
+                )
+            interval.restart()
+        if distributed.is_main and _every(position.step, config.sample_every, last):
+            metrics = _preview(
+                stage, val_batches, hardware=hardware, run=run, config=config, step=position.step
+            )
+            log.append({"step": position.step, "val": metrics})
+        interrupted, out_of_time = _stop_reasons(distributed, stop, schedule, position.elapsed)
+        stopped = (interrupted or out_of_time) and not last
+        if distributed.is_main and (
+            checkpoints.due(position.step, new_epoch=new_epoch) or stopped or last
+        ):
+            finished = last or out_of_time
+            _save(run, stage, photos=photos, position=position, total=total, finished=finished)
+            checkpoints.saved()
+        if stopped:
+            reporter.note(_stop_note(stage_name, position.step, total, stop, interrupted))
+            break
+    ddp.barrier(distributed)
+    reporter.stage_ended()
+    finished = position.step >= total or out_of_time
+    stopped_by_request = stopped and interrupted
+    return StageOutcome(
+        stage_name,
+        position.step,
+        total,
+        finished,
+        stopped_by_request,
+        signal=stop.reason if stopped_by_request and stop.reason.startswith("SIG") else "",
+    )
+
+
+@dataclass
+class Position:
+    """How far a stage is: optimizer steps taken, samples drawn (all processes together) and
+    seconds of training spent, as its state file records them."""
+
+    step: int = 0
+    samples_seen: int = 0
+    elapsed: float = 0.0
+
+    @classmethod
+    def of(cls, state: dict[str, Any] | None) -> Position:
+        """The position of a saved state (the start when there is none)."""
+        if state is None:
+            return cls()
+        return cls(state["step"], state["samples_seen"], state["elapsed_seconds"])
+
+    def advance(self, batch_size: int, photos: int) -> bool:
+        """One more step of `batch_size` samples; whether it began another pass over the
+        `photos`."""
+        epoch_before = self.samples_seen // photos
+        self.step += 1
+        self.samples_seen += batch_size
+        return self.samples_seen // photos != epoch_before
+
+
+class LossInterval:
+    """The losses of the steps since the last metrics record, and their images per second."""
+
+    def __init__(self, batch_size: int) -> None:
+        self.batch_size = batch_size
+        self.restart()
+
+    def restart(self) -> None:
+        self.losses: list[dict[str, float]] = []
+        self.start = time.perf_counter()
+
+    def add(self, losses: dict[str, float]) -> None:
+        self.losses.append(losses)
+
+    def rate(self) -> float:
+        """Images per second (on this process) since the interval began."""
+        seconds = max(time.perf_counter() - self.start, 1e-9)
+        return self.batch_size * len(self.losses) / seconds
+
+    def mean(self, latest: dict[str, float]) -> dict[str, float]:
+        """The mean of each loss the `latest` step reported, over the interval."""
+        return {name: float(np.mean([item[name] for item in self.losses])) for name in latest}
+
+
+class Checkpoints:
+    """When a stage saves its state, besides when it ends or stops: every `checkpoint_every`
+    steps, after `checkpoint_minutes` without a save, and at the end of each pass over the
+    photos (unless the last save is under `EPOCH_SAVE_MIN_SECONDS` old)."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.every = config.checkpoint_every
+        self.seconds = config.checkpoint_minutes * 60
+        self.last_save = time.monotonic()
+
+    def due(self, step: int, *, new_epoch: bool) -> bool:
+        return (
+            step % self.every == 0
+            or time.monotonic() - self.last_save >= self.seconds
+            or (new_epoch and time.monotonic() - self.last_save >= EPOCH_SAVE_MIN_SECONDS)
+        )
+
+    def saved(self) -> None:
+        self.last_save = time.monotonic()
+
+
+def _every(step: int, interval: int, last: bool) -> bool:
+    """Whether a record due every `interval` steps is due after `step` (always after the last)."""
+    return step % interval == 0 or last
+
+
+def _stop_reasons(
+    distributed: ddp.Distributed, stop: StopRequest, schedule: StageSchedule, elapsed: float
+) -> tuple[bool, bool]:
+    """(a stop was requested, the time limit is reached), on any process: one decision for all
+    processes, or they would wait for each other forever."""
+    out_of_time = schedule.minutes > 0 and elapsed >= schedule.minutes * 60
+    interrupted, out_of_time = ddp.any_process(distributed, [stop.requested, out_of_time])
+    return interrupted, out_of_time
+
+
+def _stop_note(stage: str, step: int, total: int, stop: StopRequest, interrupted: bool) -> str:
+    if interrupted:
+        return (
+            f"{stage}: stopped at step {step} ({stop.reason}); state saved, continue with --resume"
+        )
+    return f"{stage}: time limit reached at step {step} of {total}"
+
+
+def _make_stage(
+    stage_class: type[Stage],
+    config: TrainConfig,
+    *,
+    preset: Preset,
+    run: RunFolder,
+    hardware: Hardware,
+    reporter: Reporter,
+) -> tuple[Stage, dict[str, Any] | None]:
+    """The stage with its networks: from its saved state in `run` (returned too), else new
+    (`_initialise`); the networks it only uses come from earlier stages or the parent bundle."""
+    torch.manual_seed(init_seed(config.seed, stage_class.name))
+    networks = build_networks(preset, stage_class.trained)
+    parent = open_parent(config.init_from, preset) if config.init_from else None
+    state = load_state(run.state_path(stage_class.name))
+    if state is None:
+        _initialise(
+            stage_class.name,
+            stage_class.trained,
+            networks,
+            config,
+            parent=parent,
+            reporter=reporter,
+        )
+    networks.update(_frozen_networks(stage_class, config, preset, run, reporter, parent=parent))
+    stage = stage_class(networks, config, hardware)
+    if state is not None:
+        stage.load_state_dict(state)
+    return stage, state
+
+
+def _loader(
+    maker: SampleMaker,
+    position: Position,
+    *,
+    photos: TrainingPhotos,
+    config: TrainConfig,
+    hardware: Hardware,
+    stage: str,
+    total: int,
+) -> DataLoader[dict[str, torch.Tensor]]:
+    """This process's batches of the steps left, continuing the sample stream at `position`."""
+    distributed = hardware.distributed
+    dataset = PhotoSamples(photos.train.images, maker, config.seed, STAGES.index(stage))
+    sampler = StreamBatchSampler(
+        position.samples_seen,
+        total - position.step,
+        config.schedule(stage).batch_size,
+        distributed.rank,
+        distributed.world_size,
+    )
+    return DataLoader(
         dataset,
         batch_sampler=sampler,
         num_workers=_workers(config, hardware),
         pin_memory=hardware.device.type == "cuda",
         worker_init_fn=_leave_stopping_to_the_main_process,
     )
-    val_batches = _validation_batches(photos, maker, config) if distributed.is_main else []
 
-    interval: list[dict[str, float]] = []
-    interval_start = tick = time.perf_counter()
-    last_save = time.monotonic()
-    stopped = interrupted = out_of_time = False
-    for batch in loader:
-        torch.manual_seed(step_seed(config.seed, stage_name, step, distributed.rank))
-        progress = stage_progress(config, stage_name, step, elapsed, train_count)
-        stage.scale_lr(lr_factor(progress, schedule.lr_decay))
-        losses = stage.train_step(hardware.prepare(batch))
-        step += 1
-        epoch_before = samples_seen // train_count
-        samples_seen += schedule.batch_size
-        # wall time, waiting for data included: what a time budget is about
-        now = time.perf_counter()
-        elapsed, tick = elapsed + now - tick, now
-        interval.append(losses)
-        rate = schedule.batch_size * len(interval) / max(time.perf_counter() - interval_start, 1e-9)
-        reporter.step_done(step, losses, rate)
-        last = step >= total
-        if step % config.log_every == 0 or last:
-            averaged = {name: float(np.mean([item[name] for item in interval])) for name in losses}
-            averaged = ddp.mean_over_processes(distributed, averaged)
-            if distributed.is_main:
-                epoch = samples_seen / train_count
-                log.append(
-                    _record(
-                        step,
-                        epoch=epoch,
-                        lr=stage.current_lr,
-                        rate=rate,
-                        elapsed=elapsed,
-                        losses=averaged,
-                    )
-                )
-            interval, interval_start = [], time.perf_counter()
-        if distributed.is_main and (step % config.sample_every == 0 or last):
-            metrics = _preview(
-                stage, val_batches, hardware=hardware, run=run, config=config, step=step
-            )
-            log.append({"step": step, "val": metrics})
-        # one decision for all processes, or they would wait for each other forever
-        interrupted, out_of_time = ddp.any_process(
-            distributed, [stop.requested, schedule.minutes > 0 and elapsed >= schedule.minutes * 60]
-        )
-        stopped = (interrupted or out_of_time) and not last
-        due = (
-            step % config.checkpoint_every == 0
-            or time.monotonic() - last_save >= config.checkpoint_minutes * 60
-            or (
-                samples_seen // train_count != epoch_before
-                and time.monotonic() - last_save >= EPOCH_SAVE_MIN_SECONDS
-            )
-        )
-        if distributed.is_main and (due or stopped or last):
-            finished = last or out_of_time
-            _save(
-                run,
-                stage,
-                photos=photos,
-                step=step,
-                total=total,
-                samples_seen=samples_seen,
-                elapsed=elapsed,
-                finished=finished,
-            )
-            last_save = time.monotonic()
-        if stopped:
-            if interrupted:
-                reporter.note(
-                    f"{stage_name}: stopped at step {step} ({stop.reason}); state saved, "
-                    "continue with --resume"
-                )
-            else:
-                reporter.note(f"{stage_name}: time limit reached at step {step} of {total}")
-            break
-    ddp.barrier(distributed)
-    reporter.stage_ended()
-    finished = step >= total or out_of_time
-    stopped_by_request = stopped and interrupted
-    return StageOutcome(
-        stage_name,
-        step,
-        total,
-        finished,
-        stopped_by_request,
-        signal=stop.reason if stopped_by_request and stop.reason.startswith("SIG") else "",
-    )
+
+def _train_step(
+    stage: Stage,
+    batch: dict[str, torch.Tensor],
+    config: TrainConfig,
+    position: Position,
+    train_count: int,
+) -> dict[str, float]:
+    """The step after `position`: reseeded for exact resumes, at its scheduled learning rate."""
+    distributed = stage.hardware.distributed
+    torch.manual_seed(step_seed(config.seed, stage.name, position.step, distributed.rank))
+    progress = stage_progress(config, stage.name, position.step, position.elapsed, train_count)
+    stage.scale_lr(lr_factor(progress, config.schedule(stage.name).lr_decay))
+    return stage.train_step(stage.hardware.prepare(batch))
 
 
 def _initialise(
@@ -455,24 +567,22 @@ def _save(
     stage: Stage,
     *,
     photos: TrainingPhotos,
-    step: int,
+    position: Position,
     total: int,
-    samples_seen: int,
-    elapsed: float,
     finished: bool,
 ) -> None:
     save_state(
         run.state_path(stage.name),
         {
             "stage": stage.name,
-            "step": step,
+            "step": position.step,
             "total_steps": total,
             "finished": finished,
-            "samples_seen": samples_seen,
-            "elapsed_seconds": elapsed,
+            "samples_seen": position.samples_seen,
+            "elapsed_seconds": position.elapsed,
             "data": photos.description,
             **stage.state_dict(),
         },
     )
-    status = {"step": step, "total_steps": total, "finished": finished}
+    status = {"step": position.step, "total_steps": total, "finished": finished}
     write_text_atomic(run.status_path(stage.name), json.dumps(status) + "\n")

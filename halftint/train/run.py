@@ -35,8 +35,6 @@ from halftint.train.config import (
 )
 from halftint.train.export import BUNDLE_STAGES, export_bundle
 from halftint.train.loop import (
-    NETWORK_SOURCES,
-    STAGE_CLASSES,
     Reporter,
     SilentReporter,
     StageOutcome,
@@ -45,6 +43,7 @@ from halftint.train.loop import (
     run_stage,
 )
 from halftint.train.parent import ParentBundle, check_networks, open_parent
+from halftint.train.registry import NETWORK_SOURCES, STAGE_CLASSES
 from halftint.train.stage import Hardware
 from halftint.train.state import RunFolder, StopRequest, write_text_atomic
 
