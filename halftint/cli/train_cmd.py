@@ -9,6 +9,7 @@ and `--set KEY=VALUE` (any field of the config file, e.g. `--set colorizer.steps
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import typer
@@ -125,6 +126,30 @@ STAGE_COMMANDS = (
 )
 
 
+@dataclass(frozen=True)
+class TrainOptions:
+    """The options of a stage command (`halftint train ihn ...`), as given (None: not given)."""
+
+    out: str
+    data: str | None = None
+    val_data: str | None = None
+    preset: str | None = None
+    config: str | None = None
+    resume: bool = False
+    allow_changes: bool = False
+    steps: int | None = None
+    epochs: float | None = None
+    time_budget: float | None = None
+    lr: float | None = None
+    batch_size: int | None = None
+    crop_size: int | None = None
+    seed: int | None = None
+    device: str | None = None
+    workers: int | None = None
+    init_from: str | None = None
+    settings: tuple[str, ...] = ()  # each --set KEY=VALUE
+
+
 def _register(name: str, stages: tuple[str, ...], summary: str) -> None:
     def command(  # noqa: PLR0917  (Typer maps every option to a parameter)
         data: str | None = DATA,
@@ -146,7 +171,27 @@ def _register(name: str, stages: tuple[str, ...], summary: str) -> None:
         init_from: str | None = INIT_FROM,
         set_: list[str] | None = SET,
     ) -> None:
-        _train(list(stages), locals())
+        options = TrainOptions(
+            data=data,
+            val_data=val_data,
+            out=out,
+            preset=preset,
+            config=config,
+            resume=resume,
+            allow_changes=allow_changes,
+            steps=steps,
+            epochs=epochs,
+            time_budget=time_budget,
+            lr=lr,
+            batch_size=batch_size,
+            crop_size=crop_size,
+            seed=seed,
+            device=device,
+            workers=workers,
+            init_from=init_from,
+            settings=tuple(set_ or ()),
+        )
+        _train(list(stages), options)
 
     register(train_app, name, help=summary)(command)
 
@@ -208,47 +253,47 @@ def _periods(text: str) -> tuple[float, float]:
     return low, high
 
 
-def _train(stages: list[str], options: dict[str, Any]) -> None:
+def _train(stages: list[str], options: TrainOptions) -> None:
     from halftint.train.config import TIME_SHARES, parse_override
     from halftint.train.run import train
 
     overrides: list[tuple[dict[str, Any], str]] = []
     top = {
-        "data": options["data"],
-        "val_data": options["val_data"],
-        "preset": options["preset"],
-        "crop_size": options["crop_size"],
-        "seed": options["seed"],
-        "device": options["device"],
-        "workers": options["workers"],
-        "init_from": options["init_from"],
+        "data": options.data,
+        "val_data": options.val_data,
+        "preset": options.preset,
+        "crop_size": options.crop_size,
+        "seed": options.seed,
+        "device": options.device,
+        "workers": options.workers,
+        "init_from": options.init_from,
     }
     overrides.append(({key: value for key, value in top.items() if value is not None}, "options"))
     schedule: dict[str, Any] = {}
-    if options["steps"] is not None:
-        schedule.update(steps=options["steps"], epochs=0.0)
-    if options["epochs"] is not None:
-        schedule.update(epochs=options["epochs"], steps=0)
-    if options["lr"] is not None:
-        schedule["lr"] = options["lr"]
-    if options["batch_size"] is not None:
-        schedule["batch_size"] = options["batch_size"]
+    if options.steps is not None:
+        schedule.update(steps=options.steps, epochs=0.0)
+    if options.epochs is not None:
+        schedule.update(epochs=options.epochs, steps=0)
+    if options.lr is not None:
+        schedule["lr"] = options.lr
+    if options.batch_size is not None:
+        schedule["batch_size"] = options.batch_size
     for stage in stages:
         stage_settings = dict(schedule)
-        if options["time_budget"] is not None:
+        if options.time_budget is not None:
             share = TIME_SHARES[stage] if len(stages) > 1 else 1.0
-            stage_settings["minutes"] = options["time_budget"] * share
+            stage_settings["minutes"] = options.time_budget * share
         overrides.append(({stage: stage_settings}, "options"))
-    for text in options["set_"] or []:
+    for text in options.settings:
         overrides.append((parse_override(text), f"--set {text}"))
     reporter = ProgressReporter()
     outcomes = train(
         stages,
-        options["out"],
-        config_file=options["config"],
+        options.out,
+        config_file=options.config,
         overrides=overrides,
-        resume=options["resume"],
-        allow_changes=options["allow_changes"],
+        resume=options.resume,
+        allow_changes=options.allow_changes,
         reporter=reporter,
     )
     stopped = [outcome for outcome in outcomes if outcome.stopped]
