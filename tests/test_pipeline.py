@@ -268,6 +268,50 @@ def test_bf16_colorization_stays_close_to_fp32(tiny_bundle: Path) -> None:
     assert (result - expected).abs().mean() < 0.02
 
 
+def _snapshot(networks: dict[str, torch.nn.Module]) -> list[object]:
+    """Every module's mode and every tensor's device, strides and bytes."""
+    return [
+        (
+            name,
+            [module.training for module in network.modules()],
+            [
+                (key, tensor.device, tensor.stride(), tensor.detach().numpy().tobytes())
+                for key, tensor in network.state_dict().items()
+            ],
+        )
+        for name, network in networks.items()
+    ]
+
+
+def test_a_colorizer_leaves_the_bundles_networks_as_they_were(tiny_bundle: Path) -> None:
+    """The Colorizer runs copies: the caller's modules keep their device, memory format, mode
+    and values, and changes the caller makes to them later do not reach the Colorizer."""
+    bundle = load_bundle(tiny_bundle)
+    bundle.networks["generator"].train()  # e.g. a training loop's modules
+    before = _snapshot(bundle.networks)
+    colorizer = Colorizer(bundle, device="cpu", precision="fp32")
+    halftone = _halftone(30, 40)
+    expected = colorizer.colorize(halftone, seed=2)
+    assert _snapshot(bundle.networks) == before
+    assert colorizer.generator is not bundle.networks["generator"]
+    assert not colorizer.generator.training
+    with torch.no_grad():
+        for parameter in bundle.networks["ihn"].parameters():
+            parameter.zero_()
+    assert torch.equal(colorizer.colorize(halftone, seed=2), expected)
+
+
+def test_two_colorizers_on_one_bundle_do_not_interfere(tiny_bundle: Path) -> None:
+    bundle = load_bundle(tiny_bundle)
+    halftone = _halftone(40, 48)
+    on_cpu = Colorizer(bundle, device="cpu", precision="fp32")
+    expected = on_cpu.colorize(halftone, seed=3)
+    # a second one elsewhere: the "meta" device (no storage) stands in for a GPU
+    elsewhere = Colorizer(bundle, device=torch.device("meta"), precision="bf16")
+    assert next(elsewhere.ihn.parameters()).device.type == "meta"
+    assert torch.equal(on_cpu.colorize(halftone, seed=3), expected)
+
+
 # --- sheets ---------------------------------------------------------------------------------
 
 
@@ -391,6 +435,18 @@ def test_cuda_matches_itself_and_roughly_the_cpu(tiny_bundle: Path) -> None:
     assert torch.equal(on_cuda.colorize(halftone, seed=1, n=2), first)
     on_cpu = Colorizer(load_bundle(tiny_bundle), device="cpu", precision="fp32")
     assert (on_cpu.colorize(halftone, seed=1, n=2) - first).abs().mean() < 0.01
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_cuda_colorizer_leaves_a_cpu_one_on_the_same_bundle_alone(tiny_bundle: Path) -> None:
+    bundle = load_bundle(tiny_bundle)
+    halftone = _halftone(40, 48)
+    on_cpu = Colorizer(bundle, device="cpu", precision="fp32")
+    expected = on_cpu.colorize(halftone, seed=1)
+    on_cuda = Colorizer(bundle, device="cuda", precision="bf16")
+    assert on_cuda.colorize(halftone, seed=1).shape == expected.shape
+    assert torch.equal(on_cpu.colorize(halftone, seed=1), expected)
 
 
 # --- screen handling ----------------------------------------------------------------------------

@@ -24,6 +24,7 @@ reference mode with the ground truth as the reference.
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 from collections.abc import Iterator
 from typing import TypeVar
@@ -77,8 +78,8 @@ class Colorizer:
 
     Tensors in, tensors out: halftones are `(B, 1, H, W)` float in [0, 1] (0 ink, 1 paper),
     references `(B, 3, H, W)` RGB in [0, 1]; results are float32 on the input's device. The
-    networks run on `device` in `precision` (the bundle's modules are moved there, in place);
-    the same inputs, seed and device give the same output exactly.
+    networks run on `device` in `precision`, as copies of the bundle's (whose own modules are
+    left as they are); the same inputs, seed and device give the same output exactly.
 
     Attributes:
         device: where the networks run.
@@ -108,12 +109,11 @@ class Colorizer:
             raise ValueError(f"the bundle lacks the networks {', '.join(missing)}")
         self.device = resolve_device(device) if isinstance(device, str) else torch.device(device)
         self.precision: Precision = resolve_precision(precision, self.device)
-        for network in bundle.networks.values():
-            network.to(self.device).to(memory_format=self.precision.memory_format()).eval()
-        self.ihn = _network(bundle, "ihn", InverseHalftoneNet)
-        self.encoder = _network(bundle, "encoder", ReferenceEncoder)
-        self.generator = _network(bundle, "generator", ColorizationNet)
-        self.fusion = _network(bundle, "fusion", FusionNet)
+        networks = _own_copies(bundle, self.device, self.precision.memory_format())
+        self.ihn = _network(networks, "ihn", InverseHalftoneNet)
+        self.encoder = _network(networks, "encoder", ReferenceEncoder)
+        self.generator = _network(networks, "generator", ColorizationNet)
+        self.fusion = _network(networks, "fusion", FusionNet)
         self.working_size = bundle.working_size
         methods = bundle.meta.get("halftone_methods") or [DEFAULT_HALFTONE_METHOD]
         self.halftone_method = str(methods[0])
@@ -477,8 +477,25 @@ class Colorizer:
 NetworkType = TypeVar("NetworkType", bound=nn.Module)
 
 
-def _network(bundle: Bundle, name: str, kind: type[NetworkType]) -> NetworkType:
-    network = bundle.networks[name]
+def _own_copies(
+    bundle: Bundle, device: torch.device, memory_format: torch.memory_format
+) -> dict[str, nn.Module]:
+    """The networks the pipeline runs, copied onto `device` in `memory_format`, in eval mode.
+
+    The bundle's own modules are never changed: two Colorizers on one bundle (say one on the
+    CPU, one on a GPU) each run their own copies, and the caller may go on using, training or
+    moving its modules. The copy is one `deepcopy` of all four, so weights they share stay
+    shared. The caller's networks are not kept: dropping the bundle frees them.
+    """
+    originals = {name: bundle.networks[name] for name in REQUIRED_NETWORKS}
+    copies: dict[str, nn.Module] = copy.deepcopy(originals)
+    for network in copies.values():
+        network.to(device).to(memory_format=memory_format).eval()
+    return copies
+
+
+def _network(networks: dict[str, nn.Module], name: str, kind: type[NetworkType]) -> NetworkType:
+    network = networks[name]
     if not isinstance(network, kind):
         raise ValueError(
             f"the bundle's {name} is a {type(network).__name__}, not a {kind.__name__}"
