@@ -39,6 +39,8 @@ OPTIONAL_NETWORKS = ("discriminator", "histogram")
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 MODEL_CARD_FILE = "README.md"
+# the halftone method re-made halftones use when a bundle records none (see reverse_halftone_method)
+DEFAULT_REVERSE_HALFTONE = "floyd-steinberg"
 
 _HASH_CHUNK = 1 << 20
 
@@ -167,7 +169,24 @@ def read_manifest(folder: str | os.PathLike[str]) -> Manifest:
         for name in (CONFIG_FILE, WEIGHTS_FILE):
             if f"{key}/{name}" not in files:
                 raise WeightsError(f"{path} does not list {key}/{name}")
+    reverse = meta.get("reverse_halftone")
+    if reverse is not None and not (isinstance(reverse, str) and reverse):
+        raise WeightsError(f"{path}: 'reverse_halftone' is not a method name")
     return Manifest(folder=root, meta=meta, raw=raw)
+
+
+def reverse_halftone_method(meta: dict[str, Any]) -> str:
+    """The halftone method the colorizer re-makes halftones with (its reverse cascade).
+
+    A bundle names it in `reverse_halftone`. Bundles written before that field (such as the
+    shipped lite-photos-v3) mean the first of their `halftone_methods`, which export listed most
+    used first; a bundle with neither means DEFAULT_REVERSE_HALFTONE.
+    """
+    reverse = meta.get("reverse_halftone")
+    if reverse:
+        return str(reverse)
+    methods = meta.get("halftone_methods") or [DEFAULT_REVERSE_HALFTONE]
+    return str(methods[0])
 
 
 @dataclass(frozen=True)

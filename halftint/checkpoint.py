@@ -36,6 +36,7 @@ from halftint.bundle import (
     Manifest,
     hash_files,
     render_model_card,
+    reverse_halftone_method,
     sha256_file,
     verified,
     write_manifest,
@@ -68,6 +69,11 @@ class Bundle:
     def name(self) -> str:
         """The bundle's name."""
         return str(self.meta["name"])
+
+    @property
+    def reverse_halftone(self) -> str:
+        """The halftone method re-made halftones use (`bundle.reverse_halftone_method`)."""
+        return reverse_halftone_method(self.meta)
 
 
 def count_parameters(network: nn.Module) -> int:
@@ -123,6 +129,7 @@ def save_bundle(
     overwrite: bool = False,
     parent: dict[str, str] | None = None,
     screen_periods: tuple[float, float] | None = None,
+    reverse_halftone: str | None = None,
 ) -> Path:
     """Write `networks` as a bundle at `folder`, atomically; return its path.
 
@@ -140,6 +147,8 @@ def save_bundle(
         overwrite: replace an existing bundle at `folder`.
         parent: the bundle some of the networks came from (its name and sha256), if any.
         screen_periods: the clustered-dot periods (px) IHN was trained on, if known.
+        reverse_halftone: the halftone method the colorizer re-makes halftones with (default:
+            the first of `halftone_methods`, see `bundle.reverse_halftone_method`).
 
     Raises:
         ValueError: missing required or unknown networks, or an unknown dtype.
@@ -174,6 +183,8 @@ def save_bundle(
             "preset": preset,
             "working_size": int(working_size),
             "halftone_methods": list(halftone_methods),
+            "reverse_halftone": reverse_halftone
+            or reverse_halftone_method({"halftone_methods": halftone_methods}),
             "data": data,
             "metrics": metrics or {},
             "dtype": dtype,

@@ -159,6 +159,7 @@ def test_verify_hashes_every_file_and_discards_only_mismatches(
         ({"files": {}}, "lists no files"),
         ({"format_version": 2}, r"newer halftint \(format 2 > 1\); upgrade halftint"),
         ({"networks": {"ihn": {}}}, "lacks the networks encoder, generator, fusion"),
+        ({"reverse_halftone": ["clustered"]}, "'reverse_halftone' is not a method name"),
     ],
 )
 def test_a_malformed_manifest_is_refused_by_its_one_reader(

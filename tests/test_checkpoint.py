@@ -14,7 +14,13 @@ from conftest import TINY_WORKING_SIZE, tiny_preset
 from safetensors.torch import load_file, save_file
 
 from halftint import checkpoint
-from halftint.bundle import FORMAT_VERSION, read_manifest, sha256_file, verified
+from halftint.bundle import (
+    FORMAT_VERSION,
+    read_manifest,
+    reverse_halftone_method,
+    sha256_file,
+    verified,
+)
 from halftint.checkpoint import load_bundle, save_bundle
 from halftint.errors import WeightsError
 from halftint.nets import ColorizationNet, build_networks
@@ -84,6 +90,21 @@ def test_save_then_load_gives_identical_outputs_and_configs(
         )
 
 
+def test_the_reverse_halftone_is_recorded_and_read_with_a_fallback_for_older_bundles(
+    networks: dict[str, torch.nn.Module], tmp_path: Path
+) -> None:
+    folder = _save(tmp_path / "b", networks, reverse_halftone="clustered")
+    assert read_manifest(folder).meta["reverse_halftone"] == "clustered"
+    assert load_bundle(folder).reverse_halftone == "clustered"
+    # bundles from before the field: the first of their methods, else Floyd-Steinberg
+    assert reverse_halftone_method({"halftone_methods": ["jarvis", "clustered"]}) == "jarvis"
+    assert reverse_halftone_method({"halftone_methods": []}) == "floyd-steinberg"
+    assert reverse_halftone_method({}) == "floyd-steinberg"
+    shipped = read_manifest(Path(checkpoint.__file__).parent / "weights" / "lite-photos-v3")
+    assert "reverse_halftone" not in shipped.meta
+    assert reverse_halftone_method(shipped.meta) == "floyd-steinberg"
+
+
 def test_bundle_json_describes_everything(
     networks: dict[str, torch.nn.Module], tmp_path: Path
 ) -> None:
@@ -93,6 +114,7 @@ def test_bundle_json_describes_everything(
     assert meta["format_version"] == FORMAT_VERSION
     assert (meta["name"], meta["preset"], meta["working_size"]) == ("faces-v1", "tiny", 32)
     assert meta["halftone_methods"] == ["floyd-steinberg", "clustered"]
+    assert meta["reverse_halftone"] == "floyd-steinberg"  # by default the first method
     assert meta["data"] == "12 test photos"
     assert meta["metrics"] == {"psnr": {"fs": 30.1}}
     assert meta["networks"]["ihn"]["class"] == "InverseHalftoneNet"

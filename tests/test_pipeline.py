@@ -375,6 +375,7 @@ def test_bad_shapes_are_refused_naming_the_shape(colorizer: Colorizer) -> None:
 def test_a_bundle_trained_on_an_unknown_halftone_method_is_refused(tiny_bundle: Path) -> None:
     bundle = load_bundle(tiny_bundle)
     bundle.meta["halftone_methods"] = ["mezzotint"]
+    bundle.meta["reverse_halftone"] = "mezzotint"
     with pytest.raises(WeightsError, match="halftone method 'mezzotint' is unknown"):
         Colorizer(bundle, device="cpu")
 

@@ -99,6 +99,7 @@ def test_all_writes_every_part_of_a_run(finished_run: Path) -> None:
     assert set(bundle.networks) == {"ihn", "encoder", "generator", "fusion"}
     assert bundle.working_size == 32 and bundle.preset == "tiny"
     assert bundle.meta["halftone_methods"][0] == "floyd-steinberg"
+    assert bundle.meta["reverse_halftone"] == "floyd-steinberg"  # the mixture's most used
     assert set(bundle.meta["metrics"]) == set(STAGES)
 
 

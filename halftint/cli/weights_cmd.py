@@ -219,6 +219,7 @@ def convert(
         overwrite=overwrite,
         parent=meta.get("parent"),
         screen_periods=meta.get("screen_periods"),
+        reverse_halftone=original.reverse_halftone,
     )
     converted = load_bundle(out)
     change = largest_weight_change(original.networks, converted.networks)

@@ -2,8 +2,9 @@
 
 The bundle takes each network from the state of the stage that trained it (or, for stages the
 run did not train, from its parent bundle, `init_from`), records the preset,
-the working size, the halftone methods (most used first: the pipeline re-makes halftones with the
-first), the data and the last validation metrics of every stage.
+the working size, the halftone methods (most used first), the method the colorizer re-makes
+halftones with (`reverse_halftone`: the most used), the data and the last validation metrics of
+every stage.
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ def export_bundle(
         preset=preset.name,
         working_size=config.crop_size,
         halftone_methods=methods,
+        reverse_halftone=max(methods, key=lambda m: mixture[m]),
         data=_data_description(states, config, parent, inherited),
         metrics=validation_metrics(run),
         # named after its folder when exported elsewhere, else after the run
