@@ -465,3 +465,17 @@ def test_generator_norm_eps_reaches_every_normalization() -> None:
     assert epsilons(GeneratorConfig(base_channels=4, depth=3)) == {1e-5}
     with pytest.raises(ValueError, match="norm_eps must be >= 0"):
         GeneratorConfig(norm_eps=-1.0)
+
+
+def test_a_fresh_residual_fusion_passes_the_forward_cascade_through() -> None:
+    config = dataclasses.replace(get_preset("lite").fusion, residual=True)
+    fusion = FusionNet(config).eval()
+    forward, reverse = torch.rand(2, 3, 21, 34), torch.rand(2, 3, 21, 34)
+    with torch.no_grad():
+        assert torch.equal(fusion(forward, reverse), forward)
+        fusion.tail.bias.fill_(0.25)
+        assert torch.allclose(fusion(forward, reverse), forward + 0.25)
+    # the same parameters as the plain F: only the output's meaning differs
+    plain = FusionNet(dataclasses.replace(config, residual=False))
+    assert _count(plain) == _count(fusion) == LITE_COUNTS["fusion"]
+    assert get_preset("lite").fusion.residual and not get_preset("paper").fusion.residual

@@ -62,7 +62,9 @@ PAPER = Preset(name="paper", working_size=256)
 # the paper at 256x256; F is 8 channels wide. IHN, which runs at full resolution, is the `shuffle`
 # topology (a residual over a Gaussian low-pass, learned at half resolution), chosen over narrow
 # copies of the paper's U-Net by pilots at equal CPU time (weights.md): 48 channels, 12 residual
-# blocks, about 125 GMAC per megapixel.
+# blocks, about 125 GMAC per megapixel. F corrects the forward cascade's image instead of
+# predicting it (`FusionConfig.residual`): trained the paper's way, the narrow F was worse than
+# either cascade alone.
 LITE = Preset(
     name="lite",
     working_size=128,
@@ -80,7 +82,7 @@ LITE = Preset(
     ),
     discriminator=DiscriminatorConfig(base_channels=16),
     histogram=HistogramConfig(input_size=128, channels=(16, 32, 32)),
-    fusion=FusionConfig(channels=8, padding="reflect"),
+    fusion=FusionConfig(channels=8, padding="reflect", residual=True),
 )
 
 PRESETS: dict[str, Preset] = {preset.name: preset for preset in (PAPER, LITE)}
