@@ -23,6 +23,7 @@ import torch
 
 from halftint.bundle import read_manifest, verified
 from halftint.color import chroma_statistics, match_chroma
+from halftint.coloring import CodeColors, ColorSource, Reference, ReferenceColors
 from halftint.errors import UsageError
 from halftint.evaluate.loop import SHEET_GAP, contact_sheet, evaluate, random_codes
 from halftint.evaluate.measures import (
@@ -271,19 +272,11 @@ class OracleColorizer:
             codes[row, 0] = PHOTO_CODE + index
         return codes
 
-    def reference_chroma(self, reference: torch.Tensor) -> torch.Tensor:
-        return chroma_statistics(reference)
+    def reference(self, image: torch.Tensor) -> Reference:
+        return Reference(code=self.encode(image), chroma=chroma_statistics(image))
 
-    def colorize(
-        self,
-        halftone: torch.Tensor,
-        *,
-        z: torch.Tensor | None = None,
-        chroma: torch.Tensor | None = None,
-        match: str = "mean",
-    ) -> torch.Tensor:
-        outputs = self._colorize(halftone, z)
-        return outputs if chroma is None else match_chroma(outputs, chroma, match)
+    def prepare(self, halftone: torch.Tensor) -> _OraclePrepared:
+        return _OraclePrepared(self, halftone)
 
     def _colorize(self, halftone: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
         assert halftone.shape[0] == 1 and z is not None and z.shape[1] == Z_DIM
@@ -296,6 +289,18 @@ class OracleColorizer:
             else:
                 outputs.append((gray + 0.3 * torch.tanh(code[:3, None, None])).clamp(0.0, 1.0))
         return torch.stack(outputs)
+
+
+class _OraclePrepared:
+    def __init__(self, colorizer: OracleColorizer, halftone: torch.Tensor) -> None:
+        self.colorizer, self.halftone = colorizer, halftone
+
+    def colorize(self, colors: ColorSource) -> torch.Tensor:
+        if isinstance(colors, CodeColors):
+            return self.colorizer._colorize(self.halftone, colors.z)
+        assert isinstance(colors, ReferenceColors)
+        outputs = self.colorizer._colorize(self.halftone, colors.reference.code)
+        return match_chroma(outputs, colors.reference.chroma, colors.match)
 
 
 class CollapsedColorizer(OracleColorizer):
@@ -479,7 +484,8 @@ def test_pairwise_diversity_matches_a_direct_computation() -> None:
     for index in range(2):
         halftone = HalftoneMethod("floyd-steinberg").apply(luma(photos[index]), 3 + index)
         codes = random_codes(3, Z_DIM, seed=3 + index)
-        samples = colorizer.colorize(torch.from_numpy(halftone)[None, None], z=codes)
+        prepared = colorizer.prepare(torch.from_numpy(halftone)[None, None])
+        samples = prepared.colorize(CodeColors(codes))
         images = samples.permute(0, 2, 3, 1).numpy()
         expected.append(np.mean([delta_e(a, b) for a, b in itertools.combinations(images, 2)]))
     assert evaluation.colorization.diversity_delta_e == pytest.approx(float(np.mean(expected)))

@@ -6,6 +6,7 @@ luminance preservation and that tiling is invisible, never how good the colors l
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import torch
 
 from halftint.checkpoint import load_bundle
 from halftint.color import mean_chroma, rgb_to_gray
+from halftint.coloring import CodeColors, InterpolatedColors, RandomColors, ReferenceColors
 from halftint.errors import HalftintError, UsageError, WeightsError
 from halftint.halftone import dither
 from halftint.nets import get_preset
@@ -217,6 +219,84 @@ def test_interpolation_grid_has_the_corner_samples_at_its_corners(colorizer: Col
     assert torch.allclose(codes[4], corners.mean(0))
     assert torch.allclose(grid[8:9], colorizer.colorize(halftone, z=corners[3:4]), atol=1e-6)
     assert colorizer.interpolate(halftone, corners=2, steps=4, seed=4).shape == (4, 3, 30, 40)
+
+
+def test_a_reference_is_made_once_and_gives_what_the_image_gives(colorizer: Colorizer) -> None:
+    warm = torch.rand(1, 3, 50, 70, generator=torch.Generator().manual_seed(1)) * 0.3 + 0.7
+    reference = colorizer.reference(warm)
+    assert len(reference) == 1
+    assert torch.equal(reference.code, colorizer.encode(warm))
+    assert torch.equal(reference.chroma, colorizer.reference_chroma(warm))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        reference.code = torch.zeros(1, colorizer.z_dim)  # type: ignore[misc]
+    for seed, (height, width) in enumerate([(40, 48), (31, 20)]):
+        halftone = _halftone(height, width, seed=seed)
+        expected = colorizer.colorize(halftone, reference=warm)
+        assert torch.equal(colorizer.colorize(halftone, reference=reference), expected)
+        assert torch.equal(colorizer.run(halftone, ReferenceColors(reference)), expected)
+        assert torch.equal(
+            colorizer.run(halftone, ReferenceColors(reference, match="none")),
+            colorizer.colorize(halftone, z=reference.code),
+        )
+
+
+def test_random_colors_made_a_few_at_a_time_have_the_codes_of_all_at_once(
+    colorizer: Colorizer,
+) -> None:
+    halftone = _halftone(40, 48)
+    prepared = colorizer.prepare(halftone)
+    colors = RandomColors(n=9, seed=4)
+    whole = prepared.colorize(colors)
+    assert torch.equal(whole, colorizer.colorize(halftone, seed=4, n=9))
+    codes = colorizer.sample_codes(9, 4)
+    for start in range(0, 9, 4):
+        stop = min(start + 4, 9)
+        part = prepared.colorize(colors, start=start, stop=stop)
+        # exactly the codes drawing all nine gives; the same pixels up to batched rounding
+        assert torch.equal(part, prepared.colorize(CodeColors(codes[start:stop])))
+        assert torch.allclose(part, whole[start:stop], atol=1e-5)
+    grid = InterpolatedColors(corners=4, steps=3, seed=2)
+    assert grid.count == 9 and InterpolatedColors(corners=2, steps=4).count == 4
+    assert torch.equal(
+        prepared.colorize(grid, start=3, stop=5),
+        prepared.colorize(CodeColors(colorizer.interpolation_codes(steps=3, seed=2)[3:5])),
+    )
+    with pytest.raises(ValueError, match="outputs 8 to 10 are not a slice of the 9 outputs"):
+        prepared.colorize(colors, start=8, stop=10)
+    with pytest.raises(ValueError, match="needs a seed"):
+        prepared.colorize(RandomColors(n=3), start=1)
+    with pytest.raises(TypeError, match="colors must be a ColorSource"):
+        prepared.colorize(codes)  # type: ignore[arg-type]
+
+
+def test_prepare_descreens_once_with_the_screen_and_progress_given(
+    colorizer: Colorizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    coarse = _screen_print(16.0, size=128)
+    calls: list[object] = []
+    descreen = colorizer.descreen
+
+    def counted(*args: object, **kwargs: object) -> torch.Tensor:
+        calls.append(kwargs["screen"])
+        return descreen(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(colorizer, "descreen", counted)
+    ticks: list[tuple[int, int]] = []
+    prepared = colorizer.prepare(
+        coarse, screen="none", progress=lambda done, total: ticks.append((done, total))
+    )
+    assert calls == ["none"] and ticks == [(1, 1)]
+    assert torch.equal(prepared.gray, descreen(coarse, screen="none"))
+    assert prepared.halftone is coarse
+    prepared.colorize(RandomColors(n=2, seed=0))
+    prepared.colorize(CodeColors(colorizer.sample_codes(1, 5)))
+    assert calls == ["none"]
+    # for a sheet: shrunk to a cell after descreening, and colorized at that size
+    wide = _halftone(40, CELL_LONG_SIDE + 100)
+    small = colorizer.prepare(wide, for_sheet=True)
+    assert small.halftone.shape == small.gray.shape == (1, 1, 36, CELL_LONG_SIDE)
+    assert torch.equal(small.gray, fit_to_cell(descreen(wide)))
+    assert small.colorize(RandomColors(n=2, seed=0)).shape == (2, 3, 36, CELL_LONG_SIDE)
 
 
 def test_tiled_descreening_equals_untiled(colorizer: Colorizer) -> None:

@@ -1,11 +1,13 @@
 """`halftint colorize` and `halftint descreen`: halftone prints in, color or gray photos out.
 
 Both read any image (a color input is turned to gray with a note), run the pipeline of
-`halftint.pipeline.Colorizer` on the chosen device, and write 8-bit PNGs (round, then clamp):
+`halftint.pipeline.Colorizer` on the chosen device (the options name a
+`halftint.coloring.ColorSource`; the Colorizer does the rest), and write 8-bit PNGs (round,
+then clamp):
 
 - `descreen`: `<stem>.gray.png`, the inverse halftone alone;
 - `colorize --ref IMG`: `<stem>.color.png`, colors taken from a reference image (E's code,
-  and the reference's mean color unless `--no-match-ref`);
+  the result matched to the reference's colors as `--match-ref` says);
 - `colorize --random -n N`: `<stem>.random-1.png` ... `-N.png`, colors drawn from `--seed`;
 - `colorize --interpolate K`: `<stem>.interp.png`, a K x K grid sweeping between four codes;
 - `--grid`: instead, one contact sheet `<stem>.grid.png` (input, gray, each colorization).
@@ -39,6 +41,13 @@ from halftint.cli.common import (
     output_exists,
     precheck_inputs,
     run_batch,
+)
+from halftint.coloring import (
+    ColorSource,
+    InterpolatedColors,
+    RandomColors,
+    Reference,
+    ReferenceColors,
 )
 from halftint.errors import InputError, UsageError
 
@@ -197,19 +206,23 @@ def colorize(  # noqa: PLR0917  (Typer maps every option to a parameter)
     report, inputs_found = _precheck(inputs_found)
 
     colorizer = _load_colorizer(weights, device, precision, cache_dir=cache_dir, offline=offline)
-    reference_code, reference_chroma = (
-        _reference_code(colorizer, reference, ref)
-        if reference is not None and ref
-        else (None, None)
-    )
     if mode != "ref" and seed is None:
         import torch
 
         seed = int(torch.seed() % 2**31)
         note(f"seed {seed} (pass --seed {seed} to repeat these colors)")
+    colors: ColorSource
+    if mode == "ref":
+        assert reference is not None and ref is not None
+        colors = ReferenceColors(_reference(colorizer, reference, ref), match)
+    elif mode == "random":
+        colors = RandomColors(samples, seed)
+    else:
+        assert interpolate is not None
+        colors = InterpolatedColors(corners=4, steps=interpolate, seed=seed)
 
     def work(item: InputItem, report: BatchReport) -> None:
-        from halftint.pipeline.sheets import contact_sheet, fit_to_cell
+        from halftint.pipeline.sheets import contact_sheet
         from halftint.pipeline.sheets import grid as grid_of
 
         destinations = _destinations(plan, item, mode, samples, grid)
@@ -219,47 +232,32 @@ def colorize(  # noqa: PLR0917  (Typer maps every option to a parameter)
         halftone = _read_halftone(item)
         found, _ = _screened(colorizer, halftone, screen_setting, verbose, item.label)
         try:
-            gray = colorizer.descreen(halftone, progress=tile_progress, screen=found)  # type: ignore[arg-type]
+            # shown only as cells of a sheet: colorized at the cell's size, not the scan's
+            prepared = colorizer.prepare(
+                halftone,
+                screen=found,  # type: ignore[arg-type]
+                progress=tile_progress,
+                for_sheet=grid or mode == "interpolate",
+            )
         finally:
             tile_progress.close()
         if grid or mode == "interpolate":
-            # shown only as cells of a sheet: colorize at the cell's size, not the scan's
-            halftone, gray = fit_to_cell(halftone), fit_to_cell(gray)
-        if mode == "random" and not grid:
-            # a few codes at a time, each written before the next: memory stays flat in -n
-            for start in range(0, samples, SAMPLES_PER_CHUNK):
+            images = prepared.colorize(colors, keep_luma=keep_luma)
+            if grid:
+                sheet = contact_sheet(prepared.halftone, prepared.gray, images)
+            else:
+                assert interpolate is not None
+                sheet = grid_of(images, columns=interpolate)
+            _write_all(sheet.unsqueeze(0), destinations, pending, overwrite, report)
+        else:
+            # a few at a time, each written before the next: memory stays flat in -n
+            for start in range(0, colors.count, SAMPLES_PER_CHUNK):
                 chunk = destinations[start : start + SAMPLES_PER_CHUNK]
-                if not any(destination in pending for destination in chunk):
-                    continue
-                end = start + len(chunk)
-                codes = colorizer.sample_codes(end, seed)[start:end]
-                colors = colorizer.colorize_gray(gray, codes, keep_luma=keep_luma)
-                _write_all(colors, chunk, pending, overwrite, report)
-            report.done += 1
-            return
-        if mode == "ref":
-            assert reference_code is not None
-            codes = reference_code
-        elif mode == "random":
-            codes = colorizer.sample_codes(samples, seed)
-        else:
-            assert interpolate is not None
-            codes = colorizer.interpolation_codes(corners=4, steps=interpolate, seed=seed)
-        colors = colorizer.colorize_gray(
-            gray,
-            codes,
-            chroma=reference_chroma if mode == "ref" else None,
-            match=match,
-            keep_luma=keep_luma,
-        )
-        if grid:
-            images = contact_sheet(halftone, gray, colors).unsqueeze(0)
-        elif mode == "interpolate":
-            assert interpolate is not None
-            images = grid_of(colors, columns=interpolate).unsqueeze(0)
-        else:
-            images = colors
-        _write_all(images, destinations, pending, overwrite, report)
+                if any(destination in pending for destination in chunk):
+                    images = prepared.colorize(
+                        colors, keep_luma=keep_luma, start=start, stop=start + len(chunk)
+                    )
+                    _write_all(images, chunk, pending, overwrite, report)
         report.done += 1
 
     tile_progress = _TileProgress(enabled=len(inputs_found.items) < PROGRESS_MIN_ITEMS)
@@ -448,20 +446,17 @@ def _read_reference(ref: str) -> np.ndarray:
     return reference
 
 
-def _reference_code(
-    colorizer: Colorizer, reference: np.ndarray, ref: str
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """E's code of the reference and its colors (`Colorizer.reference_chroma`)."""
+def _reference(colorizer: Colorizer, image: np.ndarray, ref: str) -> Reference:
+    """E's code of the reference and its colors (`Colorizer.reference`); warns of a gray one."""
     import torch
 
-    image = torch.from_numpy(reference).permute(2, 0, 1).unsqueeze(0)
-    statistics = colorizer.reference_chroma(image)
-    if float(statistics.abs().max()) < NEAR_GRAY_CHROMA:
+    reference = colorizer.reference(torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0))
+    if float(reference.chroma.abs().max()) < NEAR_GRAY_CHROMA:
         note(
             f"warning: reference {ref} is gray or nearly so: it has few colors to give, expect "
             "muted results"
         )
-    return colorizer.encode(image), statistics
+    return reference
 
 
 def _read_halftone(item: InputItem) -> torch.Tensor:

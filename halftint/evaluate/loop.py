@@ -36,6 +36,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from halftint.coloring import CodeColors, ColorSource, Reference, ReferenceColors
 from halftint.errors import UsageError
 from halftint.evaluate.baselines import LinearFilter, LookupTable
 from halftint.evaluate.measures import (
@@ -75,24 +76,21 @@ DESCREEN_BATCH = 8
 SHEET_GAP = 4
 
 
+class SupportsPrepared(Protocol):
+    """A halftone descreened once (`halftint.pipeline.Prepared`)."""
+
+    def colorize(self, colors: ColorSource) -> torch.Tensor: ...
+
+
 class SupportsColorize(Protocol):
     """What the evaluation needs of `halftint.pipeline.Colorizer`: CPU tensors in [0, 1] go in,
     results come back on the CPU."""
 
     def descreen(self, halftone: torch.Tensor) -> torch.Tensor: ...
 
-    def encode(self, reference: torch.Tensor) -> torch.Tensor: ...
+    def reference(self, image: torch.Tensor) -> Reference: ...
 
-    def colorize(
-        self,
-        halftone: torch.Tensor,
-        *,
-        z: torch.Tensor | None = None,
-        chroma: torch.Tensor | None = None,
-        match: str = ...,
-    ) -> torch.Tensor: ...
-
-    def reference_chroma(self, reference: torch.Tensor) -> torch.Tensor: ...
+    def prepare(self, halftone: torch.Tensor) -> SupportsPrepared: ...
 
 
 ProgressCallback = Callable[[int, int], None]
@@ -116,8 +114,8 @@ def evaluate(
     """Measure descreening and colorization quality on `photos`.
 
     Args:
-        colorizer: a `halftint.pipeline.Colorizer` (or anything with its `descreen`, `encode`
-            and `colorize`).
+        colorizer: a `halftint.pipeline.Colorizer` (or anything with its `descreen`,
+            `reference` and `prepare`).
         photos: at least two `(S, S, 3)` float arrays in [0, 1], all of one size (see
             `measures.center_crop`); their BT.601 luma is the gray truth.
         methods: the halftoning methods whose descreening is measured.
@@ -280,19 +278,17 @@ def _score_colorization(
     (see `contact_sheet`)."""
     gray = luma(truth)
     no_color = np.repeat(gray[..., None], 3, axis=2)
-    halftone_tensor = _tensor(halftone)[None, None]
     with torch.inference_mode():
-        # E's mean for the photo itself (reconstruction) and for the other photo: reference mode
-        references = torch.stack([_tensor(truth), _tensor(reference)]).permute(0, 3, 1, 2)
-        encoded = colorizer.encode(references).float()
-        codes = torch.cat([encoded, random_codes(samples, encoded.shape[1], seed)])
-        rgb = colorizer.colorize(halftone_tensor, z=codes)
+        prepared = colorizer.prepare(_tensor(halftone)[None, None])
+        # the photo itself (reconstruction) and the other photo as references
+        images = torch.stack([_tensor(truth), _tensor(reference)]).permute(0, 3, 1, 2)
+        references = colorizer.reference(images)
+        # the networks' colors: E's means for both, then the random samples, in one batch
+        codes = torch.cat([references.code, random_codes(samples, references.code.shape[1], seed)])
+        rgb = prepared.colorize(CodeColors(codes))
         # reference mode as `colorize --ref` runs it: matched to the reference's colors
-        statistics = colorizer.reference_chroma(references)
         matched = {
-            mode: _numpy(
-                colorizer.colorize(halftone_tensor, z=encoded, chroma=statistics, match=mode)
-            )
+            mode: _numpy(prepared.colorize(ReferenceColors(references, match=mode)))
             for mode in MATCH_MODES
             if mode != "none"
         }

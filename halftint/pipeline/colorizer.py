@@ -16,15 +16,19 @@ The pipeline (README.md, "How it works"), for one halftone `Ih` of any size:
 3. `Ĩ'` is upsampled to the input size; with `keep_luma` its chroma is put on the full-resolution
    `Ĩbw` (`color.recombine_luminance`), so the output keeps every detail of the scan.
 
-Color codes: reference mode uses E's mean (deterministic); random mode draws z ~ N(0, I) from a
-seeded generator, sample by sample, so sample i is the same whatever n; reconstruction mode is
-reference mode with the ground truth as the reference.
+Color codes come from a `halftint.coloring.ColorSource`, turned into codes in one place
+(`Colorizer._plan`): reference mode uses E's mean (deterministic) and matches the output to the
+reference's colors; random mode draws z ~ N(0, I) from a seeded generator, sample by sample, so
+sample i is the same whatever n; reconstruction mode is reference mode with the ground truth as
+the reference. `Colorizer.run` colorizes one halftone from one source; `Colorizer.prepare`
+descreens it once for several sources or for a long list of outputs made a few at a time.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import math
 from collections.abc import Iterator
 from typing import TypeVar
@@ -36,6 +40,14 @@ from torch import nn
 from halftint.bundle import REQUIRED_NETWORKS
 from halftint.checkpoint import Bundle
 from halftint.color import chroma_statistics, match_chroma, recombine_luminance
+from halftint.coloring import (
+    CodeColors,
+    ColorSource,
+    InterpolatedColors,
+    RandomColors,
+    Reference,
+    ReferenceColors,
+)
 from halftint.devices import resolve_device
 from halftint.edges import canny_edges
 from halftint.errors import HalftintError, WeightsError
@@ -45,6 +57,7 @@ from halftint.nets import ColorizationNet, FusionNet, InverseHalftoneNet, Refere
 from halftint.pipeline.device import Precision, autocast, available_memory, resolve_precision
 from halftint.pipeline.memory import ihn_bytes_per_pixel
 from halftint.pipeline.noise import positional_noise
+from halftint.pipeline.sheets import fit_to_cell
 from halftint.pipeline.tiling import ProgressCallback, run_tiled
 from halftint.screen import ScreenInfo, analyze, screen_scale
 
@@ -70,7 +83,6 @@ MEMORY_SHARE = 0.5
 MAX_WORKING_ASPECT = 4
 # Rows of the full-size output recombined at a time, in pixels per strip: bounds temporaries.
 STRIP_PIXELS = 1 << 22
-INTERPOLATION_CORNERS = (2, 4)
 
 
 class Colorizer:
@@ -218,61 +230,6 @@ class Colorizer:
             mean, _logvar = self.encoder(self._to_device(reference))
         return mean.float().to(reference.device)
 
-    def sample_codes(self, n: int, seed: int | None = None) -> torch.Tensor:
-        """`(n, z_dim)` codes drawn from N(0, I), one after another from one seeded generator.
-
-        Sample i depends only on the seed, not on n. With no seed, a fresh one is drawn.
-        """
-        if n < 1:
-            raise ValueError(f"n must be at least 1, got {n}")
-        generator = torch.Generator()
-        if seed is None:
-            generator.seed()
-        else:
-            generator.manual_seed(seed)
-        return torch.stack([torch.randn(self.z_dim, generator=generator) for _ in range(n)])
-
-    def colorize(
-        self,
-        halftone: torch.Tensor,
-        *,
-        reference: torch.Tensor | None = None,
-        z: torch.Tensor | None = None,
-        seed: int | None = None,
-        n: int = 1,
-        chroma: torch.Tensor | None = None,
-        match: str = DEFAULT_MATCH,
-        keep_luma: bool = True,
-        progress: ProgressCallback | None = None,
-    ) -> torch.Tensor:
-        """Colorize one halftone: `(1, 1, H, W)` -> `(n, 3, H, W)` RGB in [0, 1].
-
-        Give at most one of `reference` (a `(1, 3, h, w)` RGB image; one output), `z` (a
-        `(k, z_dim)` batch of codes; k outputs); with neither, n codes are drawn from `seed`.
-        With a reference, the output is matched to the reference's colors by `match` (one of
-        `color.MATCH_MODES`; "none": the networks' colors as they are); `chroma` (`(k, 4)` or
-        `(1, 4)`, as `reference_chroma` gives it) sets the colors to match explicitly.
-        `keep_luma` puts the colors on the full-resolution descreened gray (else the
-        working-resolution RGB is upsampled as it is).
-        """
-        _check(halftone, "halftone", 1, batch=1)
-        if reference is not None and z is not None:
-            raise ValueError("give either reference or z, not both")
-        if n != 1 and (reference is not None or z is not None):
-            raise ValueError(f"n={n} applies to random codes only; pass k codes as z instead")
-        if reference is not None:
-            _check(reference, "reference", 3, batch=1)
-            codes = self.encode(reference)
-            if chroma is None:
-                chroma = self.reference_chroma(reference)
-        elif z is not None:
-            self._check_codes(z)
-            codes = z.float()
-        else:
-            codes = self.sample_codes(n, seed)
-        gray = self.descreen(halftone, progress=progress)
-        return self.colorize_gray(gray, codes, chroma=chroma, match=match, keep_luma=keep_luma)
-
     @staticmethod
     def reference_chroma(reference: torch.Tensor) -> torch.Tensor:
         """The colors a reference's colorization is matched to: `(B, 3, H, W)` -> `(B, 4)`.
@@ -285,34 +242,33 @@ class Colorizer:
         _check(reference, "reference", 3)
         return chroma_statistics(reference.float().cpu())
 
-    def interpolate(
-        self,
-        halftone: torch.Tensor,
-        *,
-        corners: int = 4,
-        steps: int = 5,
-        seed: int | None = None,
-        keep_luma: bool = True,
-        progress: ProgressCallback | None = None,
-    ) -> torch.Tensor:
-        """Colorizations along a bilinear sweep of the latent space (supplementary §4).
+    def reference(self, image: torch.Tensor) -> Reference:
+        """What `(k, 3, H, W)` reference images give a colorization: E's codes and their colors.
 
-        `corners` codes are drawn from `seed`; with 4 corners the result is a steps x steps grid
-        in row-major order, `(steps * steps, 3, H, W)`, the corners' own colorizations at the
-        grid's corners; with 2, a line of `steps` images between the two codes.
+        Make it once per reference and reuse it for every input (`ReferenceColors`).
         """
-        codes = self.interpolation_codes(corners=corners, steps=steps, seed=seed)
-        gray = self.descreen(halftone, progress=progress)
-        return self.colorize_gray(gray, codes, keep_luma=keep_luma)
+        _check(image, "reference", 3)
+        return Reference(code=self.encode(image), chroma=self.reference_chroma(image))
+
+    def sample_codes(self, n: int, seed: int | None = None) -> torch.Tensor:
+        """`(n, z_dim)` codes drawn from N(0, I), one after another from one seeded generator.
+
+        Sample i depends only on the seed, not on n. With no seed, a fresh one is drawn.
+        """
+        RandomColors(n, seed)  # checks n
+        generator = torch.Generator()
+        if seed is None:
+            generator.seed()
+        else:
+            generator.manual_seed(seed)
+        return torch.stack([torch.randn(self.z_dim, generator=generator) for _ in range(n)])
 
     def interpolation_codes(
         self, *, corners: int = 4, steps: int = 5, seed: int | None = None
     ) -> torch.Tensor:
-        """The codes `interpolate` uses: `(steps**2, z_dim)` (4 corners) or `(steps, z_dim)` (2)."""
-        if corners not in INTERPOLATION_CORNERS:
-            raise ValueError(f"corners must be 2 or 4, got {corners}")
-        if steps < 2:
-            raise ValueError(f"steps must be at least 2, got {steps}")
+        """The codes of `InterpolatedColors`: `(steps**2, z_dim)` (4 corners) or `(steps, z_dim)`
+        (2), the corners drawn from `seed` as `sample_codes` draws them."""
+        InterpolatedColors(corners, steps, seed)  # checks corners and steps
         ends = self.sample_codes(corners, seed)
         weights = torch.linspace(0.0, 1.0, steps).unsqueeze(1)
         if corners == 2:
@@ -322,6 +278,110 @@ class Colorizer:
         down = weights.unsqueeze(2)  # (steps, 1, 1): the row's position between top and bottom
         grid = (1 - down) * top.unsqueeze(0) + down * bottom.unsqueeze(0)
         return grid.reshape(steps * steps, self.z_dim)
+
+    def prepare(
+        self,
+        halftone: torch.Tensor,
+        *,
+        screen: Screen = "auto",
+        progress: ProgressCallback | None = None,
+        for_sheet: bool = False,
+    ) -> Prepared:
+        """Descreen one `(1, 1, H, W)` halftone once, to colorize it from any `ColorSource`.
+
+        `screen` and `progress` are `descreen`'s. `for_sheet`: the results will only be shown
+        as cells of a sheet (`sheets`), so the halftone and its gray are shrunk to a cell's size
+        (`sheets.fit_to_cell`) after descreening and colorized at that size.
+        """
+        _check(halftone, "halftone", 1, batch=1)
+        gray = self.descreen(halftone, progress=progress, screen=screen)
+        if for_sheet:
+            halftone, gray = fit_to_cell(halftone), fit_to_cell(gray)
+        return Prepared(self, halftone, gray)
+
+    def run(
+        self,
+        halftone: torch.Tensor,
+        colors: ColorSource,
+        *,
+        keep_luma: bool = True,
+        screen: Screen = "auto",
+        progress: ProgressCallback | None = None,
+    ) -> torch.Tensor:
+        """Colorize one halftone from one source: `(1, 1, H, W)` -> `(colors.count, 3, H, W)`.
+
+        The same as `prepare(halftone, ...).colorize(colors, ...)`; see `Prepared.colorize`.
+        """
+        prepared = self.prepare(halftone, screen=screen, progress=progress)
+        return prepared.colorize(colors, keep_luma=keep_luma)
+
+    def colorize(
+        self,
+        halftone: torch.Tensor,
+        *,
+        reference: torch.Tensor | Reference | None = None,
+        z: torch.Tensor | None = None,
+        seed: int | None = None,
+        n: int = 1,
+        chroma: torch.Tensor | None = None,
+        match: str = DEFAULT_MATCH,
+        keep_luma: bool = True,
+        progress: ProgressCallback | None = None,
+        screen: Screen = "auto",
+    ) -> torch.Tensor:
+        """Colorize one halftone: `(1, 1, H, W)` -> `(n, 3, H, W)` RGB in [0, 1].
+
+        `run` with the source named by keywords. Give at most one of `reference` (a
+        `(1, 3, h, w)` RGB image, one output, or a `Reference`, one output per image) and `z`
+        (a `(k, z_dim)` batch of codes; k outputs); with neither, n codes are drawn from `seed`
+        (`RandomColors`). With a reference, the output is matched to the reference's colors by
+        `match` (one of `halftint.match.MATCH_MODES`; "none": the networks' colors as they are);
+        `chroma` (`(k, 4)` or `(1, 4)`, as `reference_chroma` gives it) sets the colors to match
+        explicitly, also for codes given as `z`. `keep_luma` puts the colors on the
+        full-resolution descreened gray (else the working-resolution RGB is upsampled as it is).
+        """
+        _check(halftone, "halftone", 1, batch=1)
+        if reference is not None and z is not None:
+            raise ValueError("give either reference or z, not both")
+        if n != 1 and (reference is not None or z is not None):
+            raise ValueError(f"n={n} applies to random codes only; pass k codes as z instead")
+        colors: ColorSource
+        if isinstance(reference, torch.Tensor):
+            _check(reference, "reference", 3, batch=1)
+            reference = self.reference(reference)
+        if z is not None:
+            self._check_codes(z)
+            if chroma is None:
+                colors = CodeColors(z)
+            else:
+                colors = ReferenceColors(Reference(code=z, chroma=chroma), match)
+        elif reference is not None:
+            if chroma is not None:
+                reference = dataclasses.replace(reference, chroma=chroma)
+            colors = ReferenceColors(reference, match)
+        else:
+            colors = RandomColors(n, seed)
+        return self.run(halftone, colors, keep_luma=keep_luma, screen=screen, progress=progress)
+
+    def interpolate(
+        self,
+        halftone: torch.Tensor,
+        *,
+        corners: int = 4,
+        steps: int = 5,
+        seed: int | None = None,
+        keep_luma: bool = True,
+        progress: ProgressCallback | None = None,
+        screen: Screen = "auto",
+    ) -> torch.Tensor:
+        """Colorizations along a bilinear sweep of the latent space (supplementary §4).
+
+        `run` with `InterpolatedColors(corners, steps, seed)`: with 4 corners the result is a
+        steps x steps grid in row-major order, `(steps * steps, 3, H, W)`, the corners' own
+        colorizations at the grid's corners; with 2, a line of `steps` images between the two.
+        """
+        colors = InterpolatedColors(corners, steps, seed)
+        return self.run(halftone, colors, keep_luma=keep_luma, screen=screen, progress=progress)
 
     def colorize_gray(
         self,
@@ -363,6 +423,45 @@ class Colorizer:
                 colors = recombine_luminance(colors, small)
             colors = match_chroma(colors, chroma, match)
         return self._to_full(colors, gray, keep_luma=keep_luma)
+
+    def _plan(
+        self, colors: ColorSource, start: int, stop: int | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None, str]:
+        """What outputs `start..stop` of a source are made of: their codes, the reference colors
+        to match them to (None: the networks' colors as they are) and how to match them.
+
+        The one place that says what each `ColorSource` means.
+        """
+        if not isinstance(colors, ColorSource):
+            raise TypeError(f"colors must be a ColorSource, got {type(colors).__name__}")
+        count = colors.count
+        stop = count if stop is None else stop
+        if not 0 <= start < stop <= count:
+            raise ValueError(
+                f"outputs {start} to {stop} are not a slice of the {count} outputs of {colors}"
+            )
+        if isinstance(colors, ReferenceColors):
+            reference = colors.reference
+            self._check_codes(reference.code)
+            chroma = reference.chroma
+            if chroma.shape[0] != 1:  # one row per reference image, else one for all
+                chroma = chroma[start:stop]
+            return reference.code.float()[start:stop], chroma, colors.match
+        if isinstance(colors, CodeColors):
+            self._check_codes(colors.z)
+            return colors.z.float()[start:stop], None, "none"
+        if isinstance(colors, RandomColors):
+            if colors.seed is None and (start, stop) != (0, count):
+                raise ValueError("a slice of random colors needs a seed: each draw is new without")
+            # the first `stop` codes: sample i depends on the seed only, so these are the ones
+            # drawing all of them would give
+            return self.sample_codes(stop, colors.seed)[start:], None, "none"
+        if colors.seed is None and (start, stop) != (0, count):
+            raise ValueError("a slice of an interpolation needs a seed: each draw is new without")
+        codes = self.interpolation_codes(
+            corners=colors.corners, steps=colors.steps, seed=colors.seed
+        )
+        return codes[start:stop], None, "none"
 
     # --- the parts ----------------------------------------------------------------------------
 
@@ -472,6 +571,45 @@ class Colorizer:
         """No gradients, and autocast to `dtype` (a stage's precision) when not None."""
         with torch.no_grad(), autocast(self.device, dtype):
             yield
+
+
+class Prepared:
+    """One halftone descreened once (`Colorizer.prepare`), to colorize from any `ColorSource`.
+
+    Attributes:
+        halftone: the `(1, 1, H, W)` halftone (shrunk to a sheet's cell with `for_sheet`).
+        gray: its `(1, 1, H, W)` descreened gray in [0, 1], the same size.
+    """
+
+    def __init__(self, colorizer: Colorizer, halftone: torch.Tensor, gray: torch.Tensor) -> None:
+        self.colorizer = colorizer
+        self.halftone = halftone
+        self.gray = gray
+
+    def colorize(
+        self,
+        colors: ColorSource,
+        *,
+        keep_luma: bool = True,
+        start: int = 0,
+        stop: int | None = None,
+    ) -> torch.Tensor:
+        """Outputs `start` to `stop - 1` of `colors` (all by default): `(stop - start, 3, H, W)`.
+
+        RGB in [0, 1] on the gray's device. Output i has the same code (and the same reference
+        colors) whatever the slice, so a long list of outputs can be made a few at a time, with
+        memory bounded; the codes of one call run as one batch (`colorize_gray`), so a slice
+        equals the same rows of the whole up to the rounding of batched kernels. `keep_luma` is
+        `colorize_gray`'s.
+
+        Raises:
+            ValueError: `start..stop` is not within the source's `count` outputs; a slice of
+                random colors without a seed; codes of the wrong size.
+        """
+        codes, chroma, match = self.colorizer._plan(colors, start, stop)
+        return self.colorizer.colorize_gray(
+            self.gray, codes, chroma=chroma, match=match, keep_luma=keep_luma
+        )
 
 
 NetworkType = TypeVar("NetworkType", bound=nn.Module)
