@@ -39,7 +39,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from halftint.bt601 import CB_SCALE, CR_SCALE, LUMA_WEIGHTS
-from halftint.errors import InputError, UsageError
+from halftint.errors import InputError, Setting, UsageError
 from halftint.halftone import dither, dither_color
 from halftint.io import read_image
 
@@ -112,8 +112,9 @@ class ReferenceSettings:
 # ---- the photo folder ----
 
 
-def find_photos(folder: str | Path) -> list[Path]:
-    """All photos below `folder` (recursive, hidden files skipped), sorted.
+def find_photos(folder: str | Path, *, setting: str = "data") -> list[Path]:
+    """All photos below `folder` (recursive, hidden files skipped), sorted; `setting` is what
+    messages call the folder (the setting it came from).
 
     Raises:
         UsageError: the folder is missing, is not a folder, or holds no photo.
@@ -122,7 +123,11 @@ def find_photos(folder: str | Path) -> list[Path]:
     if not root.exists():
         raise UsageError(f"data folder not found: {folder}")
     if not root.is_dir():
-        raise UsageError(f"--data must be a folder of photos, got the file {folder}")
+        raise UsageError(
+            "{setting} must be a folder of photos, got the file {folder}",
+            setting=Setting(setting),
+            folder=folder,
+        )
     photos = [
         path
         for path in sorted(root.rglob("*"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from halftint.errors import UsageError
+from halftint.errors import Setting, UsageError
 
 
 def parse_device(name: str) -> tuple[str, int | None]:
@@ -49,7 +49,11 @@ def resolve_device(name: str, *, cuda_index: int | None = None) -> torch.device:
         return torch.device("cpu")
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if count == 0:
-        raise UsageError(f"device {name!r}: no CUDA device is available; use --device cpu")
+        raise UsageError(
+            "device {name!r}: no CUDA device is available; use {cpu}",
+            name=name,
+            cpu=Setting("device", "cpu"),
+        )
     if index is None:
         index = cuda_index if cuda_index is not None else torch.cuda.current_device()
     if index >= count:

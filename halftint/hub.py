@@ -59,7 +59,7 @@ from huggingface_hub.utils import (
 
 from halftint._version import __version__
 from halftint.bundle import MANIFEST, Manifest, Verification, Verified, read_manifest, verify
-from halftint.errors import UsageError, WeightsError
+from halftint.errors import Setting, UsageError, WeightsError
 
 DEFAULT_BUNDLE = "lite-photos-v3"
 ENVIRONMENT_VARIABLE = "HALFTINT_WEIGHTS"
@@ -71,9 +71,9 @@ EMBEDDED_FOLDER = Path(__file__).parent / "weights"
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
 _SOURCE_FORM = "hf://OWNER/REPO[/SUBDIR][@REVISION]"
 _NO_WEIGHTS_MESSAGE = (
-    "no weights given and none shipped with this halftint; pass --weights PATH|hf://OWNER/REPO "
-    f"(or set {ENVIRONMENT_VARIABLE}), or train: `halftint train all --data PHOTOS --preset lite "
-    "--out runs/NAME` then `--weights runs/NAME/bundle`"
+    "no weights given and none shipped with this halftint; pass {source} (or set "
+    f"{ENVIRONMENT_VARIABLE}), or train: `halftint train all --data PHOTOS --preset lite --out "
+    "runs/NAME` then `{trained}`"
 )
 
 
@@ -178,7 +178,11 @@ def resolve_bundle(
     if source is None:
         default = embedded_bundles().get(DEFAULT_BUNDLE)
         if default is None:
-            raise WeightsError(_NO_WEIGHTS_MESSAGE)
+            raise WeightsError(
+                _NO_WEIGHTS_MESSAGE,
+                source=Setting("source", "PATH|hf://OWNER/REPO"),
+                trained=Setting("source", "runs/NAME/bundle"),
+            )
         return read_manifest(default)
     if is_hub_source(source):
         return fetch_hub_bundle(
@@ -250,9 +254,12 @@ def fetch_hub_bundle(
             return _verify_or_evict(cached, source)
     if offline:
         raise WeightsError(
-            f"{source} is not (completely) in the cache {cache_folder(cache_dir)} and offline "
-            "mode is on (--offline or HF_HUB_OFFLINE=1); prefetch it where there is a network "
-            f"with `halftint weights download {source}` and copy the cache folder here"
+            "{source} is not (completely) in the cache {cache} and offline mode is on ({offline} "
+            "or HF_HUB_OFFLINE=1); prefetch it where there is a network with `halftint weights "
+            "download {source}` and copy the cache folder here",
+            source=source,
+            cache=cache_folder(cache_dir),
+            offline=Setting("offline", True),
         )
     if on_fetch is not None:
         on_fetch(source, constants.ENDPOINT)

@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from halftint.bt601 import LUMA_WEIGHTS
-from halftint.errors import HalftintError, InputError, UsageError
+from halftint.errors import HalftintError, InputError, Setting, UsageError
 
 STDIO = "-"
 # an image read as gray is its BT.601 luma, the gray of the paper's data
@@ -280,7 +280,11 @@ def write_image(
         return
     path = Path(target)
     if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} exists (use --overwrite to replace it)")
+        raise OutputExistsError(
+            "{path} exists (use {overwrite} to replace it)",
+            path=path,
+            overwrite=Setting("overwrite", True),
+        )
     blocking_file = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
     if blocking_file is not None:
         raise OutputError(f"cannot write {path}: {blocking_file} is a file, not a folder")

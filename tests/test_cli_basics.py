@@ -91,6 +91,34 @@ def test_unknown_command_is_a_one_line_usage_error() -> None:
     assert lines[0].startswith("halftint: error: No such command 'dither-all'")
 
 
+def test_library_messages_name_settings_and_the_cli_names_its_options() -> None:
+    from halftint.cli.common import error_text
+    from halftint.errors import Setting, UsageError, WeightsError
+
+    inner = WeightsError("offline ({offline})", offline=Setting("offline", True))
+    error = UsageError(
+        "{given} {source!r}: {inner}; pass {resume} or {device}, or {fresh} (literal {{x}})",
+        given=Setting("init_from"),
+        source="a{b}",
+        inner=inner,
+        resume=Setting("resume", True),
+        device=Setting("device", "cpu"),
+        fresh=Setting("init_fresh", ["generator"]),
+    )
+    assert str(error) == (
+        "init_from 'a{b}': offline (offline=True); pass resume=True or device='cpu', or "
+        "init_fresh=['generator'] (literal {x})"
+    )
+    assert error_text(error) == (
+        "--init-from 'a{b}': offline (--offline); pass --resume or --device cpu, or "
+        "--set 'init_fresh=[\"generator\"]' (literal {x})"
+    )
+    assert error.exit_code == 2
+    # hub's `source` is the --weights option; a message without fields is kept as it is
+    assert error_text(WeightsError("{source}", source=Setting("source", "x"))) == "--weights x"
+    assert error_text(UsageError("plain {braces}")) == "plain {braces}"
+
+
 @pytest.mark.slow
 def test_info_json_has_the_expected_keys() -> None:
     result = subprocess.run(

@@ -17,6 +17,7 @@ from huggingface_hub import HfApi
 
 from halftint import hub
 from halftint.bundle import render_model_card, sha256_file, verify
+from halftint.cli.common import error_text
 from halftint.errors import UsageError, WeightsError
 from halftint.hub import HubSource, parse_hub_source, resolve_weights
 
@@ -83,7 +84,9 @@ def test_malformed_hub_sources_are_usage_errors(text: str) -> None:
 def test_no_weights_anywhere_says_how_to_get_or_train_them() -> None:
     with pytest.raises(WeightsError) as raised:
         resolve_weights()
-    message = str(raised.value)
+    # Python callers read the argument's name, the command line its option
+    assert "pass source='PATH|hf://OWNER/REPO'" in str(raised.value)
+    message = error_text(raised.value)
     assert message.startswith("no weights given and none shipped with this halftint;")
     assert "--weights PATH|hf://OWNER/REPO" in message
     assert "halftint train all --data PHOTOS --preset lite --out runs/NAME" in message

@@ -234,7 +234,7 @@ def test_unknown_extension_is_a_usage_error(tmp_path: Path) -> None:
 def test_existing_output_is_kept_unless_overwrite(tmp_path: Path) -> None:
     path = tmp_path / "out.png"
     path.write_bytes(b"precious")
-    with pytest.raises(OutputExistsError, match=r"out\.png exists \(use --overwrite"):
+    with pytest.raises(OutputExistsError, match=r"out\.png exists \(use overwrite=True"):
         write_image(np.zeros((2, 2)), path)
     assert path.read_bytes() == b"precious"
     write_image(np.zeros((2, 2)), path, overwrite=True)

@@ -477,7 +477,7 @@ def test_device_and_precision_names() -> None:
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without CUDA")
 def test_asking_for_cuda_without_it_is_a_usage_error() -> None:
-    with pytest.raises(UsageError, match="no CUDA device is available; use --device cpu"):
+    with pytest.raises(UsageError, match=r"no CUDA device is available; use device='cpu'$"):
         resolve_device("cuda")
 
 

@@ -152,7 +152,7 @@ def test_export_writes_a_bundle_elsewhere_and_keeps_existing_ones(
         "histogram",
         "fusion",
     }
-    with pytest.raises(UsageError, match=r"exists \(use --overwrite"):
+    with pytest.raises(UsageError, match=r"exists \(use overwrite=True"):
         export_run(finished_run, target)
     with pytest.raises(UsageError, match="not a training run folder"):
         export_run(tmp_path, tmp_path / "elsewhere")
@@ -374,7 +374,9 @@ def test_prepare_lays_settings_over_the_runs_own_config(photos: Path, tmp_path: 
     save_state(run / "ihn" / "state.pt", {"step": 1})
     with pytest.raises(UsageError, match="was trained with preset 'lite'"):
         prepare(run, ["hist"], overrides=[({"preset": "paper"}, "test")])
-    with pytest.raises(UsageError, match="pass --resume"):
+    with pytest.raises(
+        UsageError, match=r"pass resume=True to continue it, or choose another out$"
+    ):
         prepare(run, ["ihn"])
 
 

@@ -24,7 +24,7 @@ from halftint.cli import (  # noqa: F401  (importing a command module registers 
     weights_cmd,
 )
 from halftint.cli.app import app
-from halftint.cli.common import print_error
+from halftint.cli.common import error_text, print_error
 from halftint.errors import HalftintError
 
 
@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> None:
         print_error(message + hint)
         code = int(getattr(error, "exit_code", 2))
     except HalftintError as error:
-        print_error(str(error))
+        # library messages name settings; error_text names them as this command line's options
+        print_error(error_text(error))
         code = error.exit_code
     except BrokenPipeError:
         # the reader of our stdout went away (e.g. `| head`): not an error worth a message

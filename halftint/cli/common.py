@@ -10,6 +10,8 @@ Conventions (the same for `halftone`, `colorize`, `descreen`):
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from halftint.errors import HalftintError, UsageError
+from halftint.errors import HalftintError, Setting, UsageError
 
 if TYPE_CHECKING:
     from halftint.bundle import Manifest
@@ -55,6 +57,42 @@ def print_error(message: str) -> None:
     console.print(
         f"[bold red]halftint: error:[/] {escape(first_line)}", soft_wrap=True, markup=True
     )
+
+
+def error_text(error: HalftintError) -> str:
+    """An error's message as the command line says it: each setting it names as the option that
+    sets it (`--device cpu`, `--resume`), or as `--set` for a training setting without one."""
+    return error.render(_option)
+
+
+# settings whose option has another name: hub.resolve_bundle's `source` is every command's --weights
+_RENAMED_OPTIONS = {"source": "--weights"}
+
+
+def _option(setting: Setting) -> str:
+    flag = _RENAMED_OPTIONS.get(setting.name) or "--" + setting.name.replace("_", "-")
+    if flag in _long_options():
+        if setting.value is None or setting.value is True:
+            return flag
+        return f"{flag} {setting.value}"
+    # a training setting: --set KEY=VALUE, the value in TOML (JSON's lists, strings and numbers)
+    value = "VALUE" if setting.value is None else json.dumps(setting.value)
+    return f"--set '{setting.name}={value}'"
+
+
+@functools.cache
+def _long_options() -> frozenset[str]:
+    """Every long option of every command (read once, after the commands registered)."""
+    from halftint.cli.app import app
+
+    found: set[str] = set()
+    commands = [typer.main.get_command(app)]
+    while commands:
+        command = commands.pop()
+        for parameter in command.params:
+            found.update(name for name in parameter.opts if name.startswith("--"))
+        commands += getattr(command, "commands", {}).values()
+    return frozenset(found)
 
 
 # every --seed takes 0 <= N <= SEED_MAX (numpy's and torch's generators take any such number,
@@ -285,7 +323,7 @@ def precheck_inputs(found: InputSet, report: BatchReport) -> InputSet:
             try:
                 probe_image(item.path)
             except HalftintError as error:
-                report.failed.append((item.label, str(error)))
+                report.failed.append((item.label, error_text(error)))
                 continue
         good.append(item)
     return InputSet(items=good, skipped_non_images=found.skipped_non_images)
@@ -321,7 +359,7 @@ def run_batch(
             try:
                 work(item, report)
             except HalftintError as error:
-                report.failed.append((item.label, str(error)))
+                report.failed.append((item.label, error_text(error)))
             except OSError as error:
                 # disk full, permission denied, output folder not writable ...
                 reason = error.strerror or str(error)

@@ -21,6 +21,7 @@ from halftint.cli.common import (
     InputItem,
     collect_inputs,
     console,
+    error_text,
     find_weights,
     note,
     output_exists,
@@ -171,7 +172,7 @@ def eval_command(  # noqa: PLR0917  (Typer maps every option to a parameter)
             write_image(sheet, destination, overwrite=overwrite)
         except HalftintError as error:
             # a sheet that cannot be written (disk full, no permission) must not stop the run
-            report.failed.append((str(destination), str(error)))
+            report.failed.append((str(destination), error_text(error)))
 
     fitter = None
     if fit_data is not None:

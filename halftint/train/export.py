@@ -15,7 +15,7 @@ from typing import Any
 from halftint.bundle import REQUIRED_NETWORKS
 from halftint.checkpoint import save_bundle
 from halftint.data import data_label
-from halftint.errors import UsageError
+from halftint.errors import Setting, UsageError
 from halftint.nets import Preset, build_networks
 from halftint.train.config import (
     STAGES,
@@ -73,9 +73,12 @@ def export_bundle(
             continue
         if state is None:
             raise UsageError(
-                f"{run.root} has no {stage} stage yet; a bundle needs the stages "
-                f"{', '.join(BUNDLE_STAGES)} (train them with 'halftint train all', or take "
-                "the others from a bundle with --init-from)"
+                "{root} has no {stage} stage yet; a bundle needs the stages {stages} (train "
+                "them with 'halftint train all', or take the others from a bundle with {parent})",
+                root=run.root,
+                stage=stage,
+                stages=", ".join(BUNDLE_STAGES),
+                parent=Setting("init_from"),
             )
         states[stage] = state
     if include_training_networks:
@@ -180,7 +183,11 @@ def export_run(
         raise UsageError(f"{out} is not a training run folder (no config.toml)")
     target = Path(destination) if destination is not None else run.bundle_path
     if target.exists() and destination is not None and not overwrite:
-        raise UsageError(f"{target} exists (use --overwrite to replace it)")
+        raise UsageError(
+            "{target} exists (use {overwrite} to replace it)",
+            target=target,
+            overwrite=Setting("overwrite", True),
+        )
     config = apply(TrainConfig(), load_toml(run.config_path), str(run.config_path))
     preset = training_preset(config.preset)
     source = init_from if init_from is not None else config.init_from

@@ -28,7 +28,7 @@ from torch import nn
 
 from halftint.bundle import Verified, verified
 from halftint.checkpoint import load_bundle, read_network_config
-from halftint.errors import UsageError, WeightsError
+from halftint.errors import Setting, UsageError, WeightsError
 from halftint.hub import resolve_bundle
 from halftint.nets import Preset
 
@@ -87,12 +87,15 @@ def open_parent(source: str, preset: Preset) -> ParentBundle:
     try:
         manifest = verified(resolve_bundle(source))
     except (WeightsError, UsageError) as error:
-        raise UsageError(f"--init-from {source}: {error}") from None
+        raise UsageError("{setting} {source}: {error}", **_about(source), error=error) from None
     meta = manifest.meta
     if meta["preset"] != preset.name:
         raise UsageError(
-            f"--init-from {source}: the bundle is of preset {meta['preset']!r}, the run of "
-            f"{preset.name!r}; give a bundle of the same preset"
+            "{setting} {source}: the bundle is of preset {bundle!r}, the run of {run!r}; give a "
+            "bundle of the same preset",
+            **_about(source),
+            bundle=meta["preset"],
+            run=preset.name,
         )
     return ParentBundle(source, manifest)
 
@@ -109,7 +112,9 @@ def check_networks(parent: ParentBundle, preset: Preset, keys: Iterable[str]) ->
         try:
             _, stored = read_network_config(parent.path, key)
         except WeightsError as error:
-            raise UsageError(f"--init-from {parent.source}: {error}") from None
+            raise UsageError(
+                "{setting} {source}: {error}", **_about(parent.source), error=error
+            ) from None
         wanted = preset.config(key)
         known = {item.name for item in dataclasses.fields(wanted)}  # type: ignore[arg-type]
         values = {name: tuple(v) if isinstance(v, list) else v for name, v in stored.items()}
@@ -119,9 +124,13 @@ def check_networks(parent: ParentBundle, preset: Preset, keys: Iterable[str]) ->
             same = False
         if not same:
             raise UsageError(
-                f"--init-from {parent.source}: its {key} network has another config than preset "
-                f"{preset.name}'s (the preset has changed since the bundle was made); train {key} "
-                f"from scratch instead (--set 'init_fresh=[\"{key}\"]')"
+                "{setting} {source}: its {key} network has another config than preset "
+                "{preset}'s (the preset has changed since the bundle was made); train {key} "
+                "from scratch instead ({fresh})",
+                **_about(parent.source),
+                key=key,
+                preset=preset.name,
+                fresh=Setting("init_fresh", [key]),
             )
 
 
@@ -141,8 +150,18 @@ def extend_network(
         if name not in target or target[name].shape != tensor.shape:
             where = "is not in" if name not in target else "has another shape in"
             raise UsageError(
-                f"--init-from {origin}: {key} is no extension of the bundle's ({name} {where} "
-                f"the preset's {key}); train it from scratch (--set 'init_fresh=[\"{key}\"]')"
+                "{setting} {source}: {key} is no extension of the bundle's ({name} {where} the "
+                "preset's {key}); train it from scratch ({fresh})",
+                **_about(origin),
+                key=key,
+                name=name,
+                where=where,
+                fresh=Setting("init_fresh", [key]),
             )
     network.load_state_dict({**target, **source})
     return len(source), len(target) - len(source)
+
+
+def _about(source: str) -> dict[str, object]:
+    """The fields of a message about the parent bundle: the setting and the source given."""
+    return {"setting": Setting("init_from"), "source": source}

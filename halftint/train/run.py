@@ -20,7 +20,7 @@ import torch
 
 from halftint.data import MAX_PHOTO_SIDE, data_label, find_photos, load_photos, split_photos
 from halftint.devices import parse_device, resolve_device
-from halftint.errors import UsageError
+from halftint.errors import Setting, UsageError
 from halftint.nets import Preset
 from halftint.train import ddp
 from halftint.train.config import (
@@ -49,6 +49,8 @@ from halftint.train.state import RunFolder, StopRequest, write_text_atomic
 
 # (settings nested as in config.toml, where they came from: for error messages)
 Settings = tuple[dict[str, Any], str]
+# the run folder, as messages name it
+OUT = Setting("out")
 
 
 def prepare(
@@ -70,7 +72,9 @@ def prepare(
     """
     run = RunFolder(Path(out))
     if run.root.exists() and not run.root.is_dir():
-        raise UsageError(f"--out {out} is a file; give a folder for the run")
+        raise UsageError(
+            "{setting} {out} is a file; give a folder for the run", setting=OUT, out=out
+        )
     _check_writable(run.root, out)
     states = {stage: run.state_path(stage).is_file() for stage in STAGES}
     layers = [(load_toml(config_file), config_file)] if config_file is not None else []
@@ -81,8 +85,12 @@ def prepare(
         if config.preset != saved.preset:
             if any(states.values()):
                 raise UsageError(
-                    f"{out} was trained with preset {saved.preset!r}; it cannot continue as "
-                    f"{config.preset!r} (choose another --out)"
+                    "{out} was trained with preset {saved!r}; it cannot continue as {preset!r} "
+                    "(choose another {setting})",
+                    out=out,
+                    saved=saved.preset,
+                    preset=config.preset,
+                    setting=OUT,
                 )
             # nothing trained yet: the saved, resolved sizes belong to the other preset
             config = _layered(TrainConfig(), layers)
@@ -91,18 +99,27 @@ def prepare(
     for stage in stages:
         if states[stage] and not resume:
             raise UsageError(
-                f"{out} already has a {stage} stage; pass --resume to continue it, or choose "
-                "another --out"
+                "{out} already has a {stage} stage; pass {resume} to continue it, or choose "
+                "another {setting}",
+                out=out,
+                stage=stage,
+                resume=Setting("resume", True),
+                setting=OUT,
             )
     if resume and run.config_path.is_file() and any(states[stage] for stage in stages):
         changes = result_changes(saved, config)
         if changes and not allow_changes:
             raise UsageError(
-                f"--resume would change the results of {out}: {'; '.join(changes)} (pass "
-                "--allow-changes to continue with them, or choose another --out)"
+                "{resume} would change the results of {out}: {changes} (pass {allow} to "
+                "continue with them, or choose another {setting})",
+                resume=Setting("resume"),
+                out=out,
+                changes="; ".join(changes),
+                allow=Setting("allow_changes", True),
+                setting=OUT,
             )
     if not config.data:
-        raise UsageError("no training photos: pass --data FOLDER")
+        raise UsageError("no training photos: pass {data}", data=Setting("data", "FOLDER"))
     preset = training_preset(config.preset)
     parent = open_parent(config.init_from, preset) if config.init_from else None
     if parent is not None:
@@ -119,9 +136,19 @@ def _check_writable(root: Path, out: str | Path) -> None:
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
-        raise UsageError(f"--out {out}: {existing} is a file, not a folder")
+        raise UsageError(
+            "{setting} {out}: {existing} is a file, not a folder",
+            setting=OUT,
+            out=out,
+            existing=existing,
+        )
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(f"--out {out}: no permission to write in {existing}")
+        raise UsageError(
+            "{setting} {out}: no permission to write in {existing}",
+            setting=OUT,
+            out=out,
+            existing=existing,
+        )
 
 
 def _layered(base: TrainConfig, layers: Sequence[Settings]) -> TrainConfig:
@@ -165,7 +192,7 @@ def load_training_photos(config: TrainConfig, reporter: Reporter) -> TrainingPho
     """
     paths = find_photos(config.data)
     if config.val_data:
-        train_paths, val_paths = paths, find_photos(config.val_data)
+        train_paths, val_paths = paths, find_photos(config.val_data, setting="val_data")
     else:
         train_paths, val_paths = split_photos(paths, config.data, config.val_fraction)
         if not train_paths:  # a tiny folder whose every photo hashed into validation
