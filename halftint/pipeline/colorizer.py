@@ -84,6 +84,9 @@ MAX_WORKING_ASPECT = 4
 # Rows of the full-size output recombined at a time, in pixels per strip: bounds temporaries.
 STRIP_PIXELS = 1 << 22
 
+# the working-size gray, the halftone re-made from it, and the edge maps of both
+CascadeInputs = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
 
 class Colorizer:
     """Inverse halftone colorization with the networks of one weights bundle.
@@ -408,10 +411,10 @@ class Colorizer:
         if match not in MATCH_MODES:
             raise ValueError(f"match must be one of {', '.join(MATCH_MODES)}, got {match!r}")
         gray = gray.float().clamp(0.0, 1.0)
-        small_gray = self._to_working(gray).to(self.device)
-        small_halftone = self._rehalftone(small_gray)
+        small_gray = self._to_working(gray)
+        inputs = self._cascade_inputs(small_gray)
         small_colors = [
-            self._colorize_small(small_gray, small_halftone, codes.to(self.device))
+            self._colorize_small(inputs, codes.to(self.device))
             for codes in z.float().split(self._codes_per_chunk(small_gray))
         ]
         colors = torch.cat(small_colors).to(gray.device)
@@ -419,7 +422,7 @@ class Colorizer:
             if keep_luma:
                 # shift the colors as they will be shown, on the gray's luma: the room left in
                 # the RGB cube depends on it
-                small = small_gray.to(colors.device).expand(colors.shape[0], -1, -1, -1)
+                small = small_gray.expand(colors.shape[0], -1, -1, -1)
                 colors = recombine_luminance(colors, small)
             colors = match_chroma(colors, chroma, match)
         return self._to_full(colors, gray, keep_luma=keep_luma)
@@ -489,19 +492,25 @@ class Colorizer:
         small = F.interpolate(gray, size=size, mode="bilinear", antialias=True, align_corners=False)
         return small.clamp_(0.0, 1.0)
 
-    def _rehalftone(self, small_gray: torch.Tensor) -> torch.Tensor:
-        # seeded, so that stochastic halftoners (random, blue noise) are deterministic too
-        halftone = dither(small_gray.cpu(), method=self.halftone_method, seed=0)
-        return halftone.to(self.device)
+    def _cascade_inputs(self, small_gray: torch.Tensor) -> CascadeInputs:
+        """The working-size gray, the halftone re-made from it and their edges, on the device.
 
-    def _colorize_small(
-        self, gray: torch.Tensor, halftone: torch.Tensor, z: torch.Tensor
-    ) -> torch.Tensor:
+        The halftoner and Canny (OpenCV) run on the CPU: all four are made there once per call
+        and go to the device in one trip. (Measured on the CPU, where the moves are no-ops:
+        halftoning and both edge maps take 1.7 ms of a 226 ms call at 128 x 171, one code.)
+        """
+        on_cpu = small_gray.cpu()
+        # seeded, so that stochastic halftoners (random, blue noise) are deterministic too
+        halftone = dither(on_cpu, method=self.halftone_method, seed=0)
+        gray_edges, halftone_edges = canny_edges(on_cpu), canny_edges(halftone)
+        on = self.device
+        return small_gray.to(on), halftone.to(on), gray_edges.to(on), halftone_edges.to(on)
+
+    def _colorize_small(self, inputs: CascadeInputs, z: torch.Tensor) -> torch.Tensor:
         """Both cascades and F at working resolution for k codes: -> `(k, 3, h, w)` in [0, 1]."""
+        gray, halftone, gray_edges, halftone_edges = inputs
         count = z.shape[0]
         _, _, height, width = gray.shape
-        gray_edges = canny_edges(gray)
-        halftone_edges = canny_edges(halftone)
         grays = self._to_device(gray.expand(count, -1, -1, -1))
         halftones = self._to_device(halftone.expand(count, -1, -1, -1))
         noise = None
