@@ -460,6 +460,15 @@ def test_a_bundle_trained_on_an_unknown_halftone_method_is_refused(tiny_bundle: 
         Colorizer(bundle, device="cpu")
 
 
+def test_the_reverse_cascade_uses_the_bundles_reverse_halftone(tiny_bundle: Path) -> None:
+    bundle = load_bundle(tiny_bundle)
+    bundle.meta["halftone_methods"] = ["floyd-steinberg", "clustered"]
+    bundle.meta["reverse_halftone"] = "atkinson"
+    assert Colorizer(bundle, device="cpu").halftone_method == "atkinson"
+    del bundle.meta["reverse_halftone"]  # older bundles: the first training method
+    assert Colorizer(bundle, device="cpu").halftone_method == "floyd-steinberg"
+
+
 def test_device_and_precision_names() -> None:
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")

@@ -61,7 +61,6 @@ from halftint.pipeline.sheets import fit_to_cell
 from halftint.pipeline.tiling import ProgressCallback, run_tiled
 from halftint.screen import ScreenInfo, analyze, screen_scale
 
-DEFAULT_HALFTONE_METHOD = "floyd-steinberg"
 # the clustered-dot periods (px) to bring a screen into, for bundles that do not record theirs:
 # lite-photos-v2 was trained on 3-10 px, but measured on a 1200 dpi print its IHN falls apart
 # above 8 px (PSNR 28.6 dB brought to 7 px, 21.9 dB at 10 px)
@@ -130,8 +129,7 @@ class Colorizer:
         self.generator = _network(networks, "generator", ColorizationNet)
         self.fusion = _network(networks, "fusion", FusionNet)
         self.working_size = bundle.working_size
-        methods = bundle.meta.get("halftone_methods") or [DEFAULT_HALFTONE_METHOD]
-        self.halftone_method = str(methods[0])
+        self.halftone_method = bundle.reverse_halftone
         if self.halftone_method not in METHODS:
             raise WeightsError(
                 f"the bundle's halftone method {self.halftone_method!r} is unknown to this "
