@@ -1,6 +1,6 @@
 """Training throughput: images per second of each stage, and of the data pipeline alone.
 
-    python benchmarks/train.py --data /work/shared/data/photos/train --presets lite paper
+    python benchmarks/train.py --data ../shared/data/photos/train --presets lite paper
 
 For each preset and stage it builds the networks (freshly initialised: speed does not depend on
 the weights), feeds real batches from the photo folder and times `--steps` optimizer steps after
@@ -9,7 +9,7 @@ samples (crop, halftone, reference, color halftone) in this process, and through
 with worker processes. Prints a Markdown table.
 
 Figures on the development machine (2 cores of an AMD EPYC shared with other work, torch 2.14,
-the 160 photos of /work/shared/data/photos/train, default batch sizes), images per second:
+the 160 photos of ../shared/data/photos/train, default batch sizes), images per second:
 
 | stage | lite, 1 thread | lite, 2 threads, other load present | paper, 1 thread |
 |---|---:|---:|---:|
@@ -111,7 +111,7 @@ def stage_throughput(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="/work/shared/data/photos/train")
+    parser.add_argument("--data", default="../shared/data/photos/train")
     parser.add_argument("--presets", nargs="+", default=["lite", "paper"])
     parser.add_argument("--stages", nargs="+", default=list(STAGES))
     parser.add_argument("--steps", type=int, default=5, help="timed steps per stage")
