@@ -567,3 +567,17 @@ def test_a_coarse_screen_is_resized_into_the_trained_range(colorizer: Colorizer)
 def test_bad_screen_settings_are_refused(colorizer: Colorizer, bad: object) -> None:
     with pytest.raises(ValueError, match="screen"):
         colorizer.screen_factor(_screen_print(6.0), bad)  # type: ignore[arg-type]
+
+
+def test_a_cuda_device_without_bf16_is_refused_in_neutral_words(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from halftint.cli.common import error_text
+    from halftint.errors import UsageError
+    from halftint.pipeline.device import resolve_precision
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    with pytest.raises(UsageError) as caught:
+        resolve_precision("bf16", torch.device("cuda", 0))
+    assert str(caught.value) == "cuda:0 does not support bf16; use precision='fp16' or fp32"
+    assert error_text(caught.value) == "cuda:0 does not support bf16; use --precision fp16 or fp32"

@@ -50,7 +50,7 @@ from halftint.coloring import (
 )
 from halftint.devices import resolve_device
 from halftint.edges import canny_edges
-from halftint.errors import HalftintError, WeightsError
+from halftint.errors import HalftintError, Setting, WeightsError
 from halftint.halftone import METHODS, dither
 from halftint.match import DEFAULT_MATCH, MATCH_MODES
 from halftint.nets import ColorizationNet, FusionNet, InverseHalftoneNet, ReferenceEncoder
@@ -218,8 +218,10 @@ class Colorizer:
             except torch.cuda.OutOfMemoryError:
                 if self.device.type != "cuda" or tile <= 2 * self.overlap:
                     raise HalftintError(
-                        f"out of memory on {self.device} even with {tile}-pixel tiles; "
-                        "try --device cpu"
+                        "out of memory on {device} even with {tile}-pixel tiles; try {cpu}",
+                        device=self.device,
+                        tile=tile,
+                        cpu=Setting("device", "cpu"),
                     ) from None
                 torch.cuda.empty_cache()
                 self.tile_size = max(2 * self.overlap, tile // 2)

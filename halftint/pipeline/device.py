@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import torch
 
-from halftint.errors import UsageError
+from halftint.errors import Setting, UsageError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -96,7 +96,11 @@ def resolve_precision(name: str, device: torch.device) -> Precision:
             return Precision("fp32 descreen + bf16 colorization", None, torch.bfloat16)
         return Precision.uniform("fp32")
     if name == "bf16" and device.type == "cuda" and not cuda_bf16:
-        raise UsageError(f"{device} does not support bf16; use --precision fp16 or fp32")
+        raise UsageError(
+            "{device} does not support bf16; use {precision} or fp32",
+            device=device,
+            precision=Setting("precision", "fp16"),
+        )
     return Precision.uniform(name)
 
 
