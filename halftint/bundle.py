@@ -301,6 +301,7 @@ def render_model_card(meta: dict[str, Any]) -> str:
         f"- preset: `{meta['preset']}`, working size {meta['working_size']} px",
         f"- trained on: {meta['data']}",
         f"- halftone methods: {', '.join(meta['halftone_methods']) or 'none recorded'}",
+        f"- the reverse cascade re-halftones with: {reverse_halftone_method(meta)}",
         f"- stored as: {meta.get('dtype', 'float32')}",
         f"- written by halftint {meta['halftint_version']} on {meta['created']}",
         "",

@@ -129,6 +129,7 @@ def test_bundle_json_describes_everything(
         assert digest == hashlib.sha256((folder / relative).read_bytes()).hexdigest()
     card = (folder / "README.md").read_text()
     assert "# faces-v1" in card and "| psnr.fs | 30.1 |" in card
+    assert "- the reverse cascade re-halftones with: floyd-steinberg" in card
     assert f"| ihn | InverseHalftoneNet | {meta['networks']['ihn']['parameters']:,} |" in card
 
 

@@ -47,6 +47,7 @@ def test_preset_and_weights_json(tiny_bundle: Path) -> None:
     assert weights["path"] == str(tiny_bundle)
     assert (weights["preset"], weights["working_size"]) == ("tiny", 32)
     assert weights["halftone_methods"] == ["floyd-steinberg"]
+    assert weights["reverse_halftone"] == "floyd-steinberg"
     assert weights["files"] == meta["files"]
     counted = {key: row["parameters"] for key, row in weights["networks"].items()}
     assert counted == {key: row["parameters"] for key, row in meta["networks"].items()}

@@ -118,7 +118,7 @@ def weights_info(source: str) -> dict[str, Any]:
     Raises:
         WeightsError: the source cannot be resolved, or the bundle is not valid.
     """
-    from halftint.bundle import verified
+    from halftint.bundle import reverse_halftone_method, verified
     from halftint.checkpoint import read_network_config
     from halftint.hub import resolve_bundle
 
@@ -129,6 +129,7 @@ def weights_info(source: str) -> dict[str, Any]:
         "path": str(folder),
         "verified": True,
         **meta,
+        "reverse_halftone": reverse_halftone_method(meta),
         "networks": rows,
         "total_parameters": sum(row["parameters"] for row in rows.values()),
     }
@@ -211,6 +212,7 @@ def info(
     if "preset" in sections:
         _print_networks(f"preset {preset}", sections["preset"], ["working_size"])
     if "weights" in sections:
-        fields = ["path", "name", "preset", "working_size", "halftone_methods", "data"]
+        fields = ["path", "name", "preset", "working_size", "halftone_methods", "reverse_halftone"]
+        fields += ["data"]
         fields += ["metrics", "dtype", "halftint_version", "created", "verified"]
         _print_networks(f"weights {sections['weights']['name']}", sections["weights"], fields)
