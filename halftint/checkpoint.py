@@ -331,23 +331,12 @@ def _load_strict(network: nn.Module, tensors: dict[str, torch.Tensor], source: P
     expected = network.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
-    if any(key.startswith("semantic.") for key in missing):
-        raise WeightsError(
-            f"{source} lacks the weights of its semantic encoder (EfficientNet-Lite0, "
-            f"{sum(key.startswith('semantic.') for key in missing)} tensors); the bundle must "
-            "carry them: export it again from its training run"
-        )
     if missing or unexpected:
         parts = []
         if missing:
-            parts.append(
-                f"missing keys: {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else "")
-            )
+            parts.append(f"missing keys: {_describe_keys(missing, set(tensors))}")
         if unexpected:
-            parts.append(
-                f"unexpected keys: {', '.join(unexpected[:5])}"
-                + (" ..." if len(unexpected) > 5 else "")
-            )
+            parts.append(f"unexpected keys: {_describe_keys(unexpected, set(expected))}")
         raise WeightsError(f"{source} does not fit its config ({'; '.join(parts)})")
     for name, reference in expected.items():
         if tensors[name].shape != reference.shape:
@@ -357,6 +346,23 @@ def _load_strict(network: nn.Module, tensors: dict[str, torch.Tensor], source: P
             )
     # load_state_dict copies into the float32 parameters, casting half-precision storage back
     network.load_state_dict(tensors, strict=True)
+
+
+def _describe_keys(keys: list[str], other_side: set[str]) -> str:
+    """Up to five keys by name; a submodule the other side has nothing of as one "name.*" entry
+    (so a bundle lacking, e.g., G's whole semantic encoder says so in a few words)."""
+    groups: dict[str, list[str]] = {}
+    for key in keys:
+        groups.setdefault(key.split(".", 1)[0], []).append(key)
+    whole = {
+        part: len(members)
+        for part, members in groups.items()
+        if len(members) > 1 and not any(other.startswith(part + ".") for other in other_side)
+    }
+    named = [key for part, members in groups.items() if part not in whole for key in members]
+    items = [f"all of {part}.* ({count} tensors)" for part, count in whole.items()]
+    items += named[:5]
+    return ", ".join(items) + (" ..." if len(named) > 5 else "")
 
 
 def record_metrics(folder: str | os.PathLike[str], metrics: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from halftint.nets.layers import ResidualBlock, check_image
+from halftint.nets.layers import ResidualBlock, check_image, zero_init
 
 
 @dataclass(frozen=True)
@@ -69,9 +69,7 @@ class FusionNet(nn.Module):
         )
         self.tail = nn.Conv2d(width, 3, 3, padding=1, padding_mode=mode)
         if self.config.residual:
-            nn.init.zeros_(self.tail.weight)
-            assert self.tail.bias is not None
-            nn.init.zeros_(self.tail.bias)
+            zero_init(self.tail)
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """`(B, 3, H, W)` twice -> `(B, 3, H, W)` (not clamped)."""

@@ -12,6 +12,7 @@ whose features of the gray image enter the U-Net at strides 8, 16 and 32 (`seman
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -95,7 +96,7 @@ class ColorizationNet(nn.Module):
             self.semantic = SemanticEncoder()
             # U-Net level i's down output is at stride 2 ** (i + 1)
             levels = {
-                stride.bit_length() - 2: c
+                int(math.log2(stride)) - 1: c
                 for stride, c in zip(SEMANTIC_STRIDES, SEMANTIC_CHANNELS, strict=True)
             }
             feature_channels = tuple(levels.get(level, 0) for level in range(max(levels) + 1))

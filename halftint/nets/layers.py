@@ -9,7 +9,7 @@ state-dict keys stay short and its forward pass reads top to bottom.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -87,9 +87,7 @@ class CodeModulation(nn.Module):
 
     def __init__(self, code_dim: int, channels: int) -> None:
         super().__init__()
-        self.linear = nn.Linear(code_dim, 2 * channels)
-        nn.init.zeros_(self.linear.weight)
-        nn.init.zeros_(self.linear.bias)
+        self.linear = zero_init(nn.Linear(code_dim, 2 * channels))
 
     def forward(self, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
         """`(B, C, H, W)`, `(B, code_dim)` -> `(B, C, H, W)`."""
@@ -199,7 +197,8 @@ class UNet(nn.Module):
         self.feature_levels = tuple(lv for lv, c in enumerate(feature_channels) if c > 0)
         if self.feature_levels:
             self.feature_projections = nn.ModuleList(
-                _zero_conv1x1(feature_channels[lv], inner[lv]) for lv in self.feature_levels
+                zero_init(nn.Conv2d(feature_channels[lv], inner[lv], 1))
+                for lv in self.feature_levels
             )
 
     def forward(
@@ -248,12 +247,15 @@ INSTANCE_NORM_EPS = 1e-3
 BATCH_NORM_EPS = 1e-5
 
 
-def _zero_conv1x1(inputs: int, outputs: int) -> nn.Conv2d:
-    conv = nn.Conv2d(inputs, outputs, 1)
-    nn.init.zeros_(conv.weight)
-    assert conv.bias is not None
-    nn.init.zeros_(conv.bias)
-    return conv
+_Layer = TypeVar("_Layer", nn.Conv2d, nn.Linear)
+
+
+def zero_init(layer: _Layer) -> _Layer:
+    """`layer` with weight and bias set to zero: a part that starts as "no change"."""
+    nn.init.zeros_(layer.weight)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+    return layer
 
 
 def _norm(kind: str, channels: int, sample_statistics: bool, eps: float) -> nn.Module:
