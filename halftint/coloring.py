@@ -81,6 +81,21 @@ class RandomColors:
     def count(self) -> int:
         return self.n
 
+    def codes(self, z_dim: int) -> torch.Tensor:
+        """The `(n, z_dim)` codes of this source: the one place seeded codes are drawn.
+
+        Drawn one after another (one draw of many values would take a vectorised path with a
+        different order), so code i depends on the seed only, not on n.
+        """
+        import torch
+
+        generator = torch.Generator()
+        if self.seed is None:
+            generator.seed()
+        else:
+            generator.manual_seed(self.seed)
+        return torch.stack([torch.randn(z_dim, generator=generator) for _ in range(self.n)])
+
 
 @dataclass(frozen=True)
 class InterpolatedColors:

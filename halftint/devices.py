@@ -1,11 +1,13 @@
 """Device names as the command line takes them ("auto", "cpu", "cuda", "cuda:N"), for inference
-and training alike.
+and training alike, and the mixed-precision context both run their networks in.
 
 `parse_device` checks a name's spelling alone, so that a run's settings can be checked before
 anything starts; `resolve_device` turns it into a device that exists here.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 
@@ -61,3 +63,12 @@ def resolve_device(name: str, *, cuda_index: int | None = None) -> torch.device:
             f"device {name!r}: only {count} CUDA device(s) here (cuda:0 .. cuda:{count - 1})"
         )
     return torch.device("cuda", index)
+
+
+def autocast(
+    device: torch.device, dtype: torch.dtype | None
+) -> contextlib.AbstractContextManager[object]:
+    """A context running the networks' layers in `dtype` on `device` (float32 for None)."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)

@@ -117,7 +117,7 @@ def test_a_bad_option_value_is_one_line_naming_the_allowed_range(
         check_option_values(options)
     # and eval --methods says which entry
     entry = "clustered:" + ":".join(f"{key}={value}" for key, value in options.items())
-    with pytest.raises(UsageError, match=f"^bad value in --methods entry '{entry}': "):
+    with pytest.raises(UsageError, match=f"^bad value in methods entry '{entry}': "):
         parse_methods(entry)
 
 

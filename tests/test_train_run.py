@@ -25,6 +25,7 @@ from halftint.io import read_image, write_image
 from halftint.train.config import TrainConfig, apply, resolve, to_toml
 from halftint.train.export import export_run
 from halftint.train.loop import SilentReporter
+from halftint.train.registry import frozen_source
 from halftint.train.run import load_training_photos, prepare
 from halftint.train.state import save_state
 
@@ -156,6 +157,24 @@ def test_export_writes_a_bundle_elsewhere_and_keeps_existing_ones(
         export_run(finished_run, target)
     with pytest.raises(UsageError, match="not a training run folder"):
         export_run(tmp_path, tmp_path / "elsewhere")
+
+
+def test_a_frozen_network_comes_from_the_run_first_then_the_parent(tmp_path: Path) -> None:
+    where = {
+        (in_run, in_parent): frozen_source(
+            "fusion", "generator", in_run=in_run, in_parent=in_parent, run_root=tmp_path
+        )
+        for in_run in (True, False)
+        for in_parent in (True, False)
+        if in_run or in_parent
+    }
+    assert where == {(True, True): "run", (True, False): "run", (False, True): "parent"}
+    with pytest.raises(UsageError) as missing:
+        frozen_source("fusion", "generator", in_run=False, in_parent=False, run_root=tmp_path)
+    assert str(missing.value) == (
+        f"stage fusion needs the network generator from stage colorizer, which {tmp_path} does "
+        f"not have yet: run 'halftint train colorizer --out {tmp_path}' first"
+    )
 
 
 def test_a_later_stage_uses_the_earlier_stages_and_a_time_budget_ends_it(

@@ -36,7 +36,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from halftint.coloring import CodeColors, ColorSource, Reference, ReferenceColors
+from halftint.coloring import CodeColors, ColorSource, RandomColors, Reference, ReferenceColors
 from halftint.errors import UsageError
 from halftint.evaluate.baselines import LinearFilter, LookupTable
 from halftint.evaluate.measures import (
@@ -66,6 +66,7 @@ from halftint.evaluate.transfer import (
     mean_color_transfer,
     reference_pairs,
 )
+from halftint.layout import tile_rows
 from halftint.losses import psnr
 from halftint.match import DEFAULT_MATCH, MATCH_MODES
 
@@ -284,7 +285,9 @@ def _score_colorization(
         images = torch.stack([_tensor(truth), _tensor(reference)]).permute(0, 3, 1, 2)
         references = colorizer.reference(images)
         # the networks' colors: E's means for both, then the random samples, in one batch
-        codes = torch.cat([references.code, random_codes(samples, references.code.shape[1], seed)])
+        codes = torch.cat(
+            [references.code, RandomColors(samples, seed).codes(references.code.shape[1])]
+        )
         rgb = prepared.colorize(CodeColors(codes))
         # reference mode as `colorize --ref` runs it: matched to the reference's colors
         matched = {
@@ -378,28 +381,11 @@ def contact_sheet(rows: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
     Returns:
         `(H, W, 3)` float32 in [0, 1].
     """
-    tile_size = rows[0][0].shape[0]
-    columns = max(len(row) for row in rows)
-    step = tile_size + SHEET_GAP
-    sheet = np.ones((len(rows) * step - SHEET_GAP, columns * step - SHEET_GAP, 3), dtype=np.float32)
-    for row_index, row in enumerate(rows):
-        for column_index, tile in enumerate(row):
-            if tile.shape[:2] != (tile_size, tile_size):
-                raise ValueError(f"sheet tiles must be {tile_size}², got shape {tile.shape}")
-            rgb = tile if tile.ndim == 3 else np.repeat(tile[..., None], 3, axis=2)
-            top, left = row_index * step, column_index * step
-            sheet[top : top + tile_size, left : left + tile_size] = np.clip(rgb, 0.0, 1.0)
-    return sheet
-
-
-def random_codes(count: int, z_dim: int, seed: int) -> torch.Tensor:
-    """`(count, z_dim)` color codes from N(0, I), drawn from a generator seeded with `seed`.
-
-    Code i depends on the seed only, not on `count`: codes are drawn one after another (one
-    draw of many values would take a vectorised path with a different order).
-    """
-    generator = torch.Generator().manual_seed(seed)
-    return torch.stack([torch.randn(z_dim, generator=generator) for _ in range(count)])
+    size = rows[0][0].shape[0]
+    for tile in (tile for row in rows for tile in row):
+        if tile.shape[:2] != (size, size):
+            raise ValueError(f"sheet tiles must be {size}², got shape {tile.shape}")
+    return tile_rows(rows, SHEET_GAP)
 
 
 def _descreen(colorizer: SupportsColorize, halftones: Sequence[np.ndarray]) -> list[np.ndarray]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from halftint.data import scan_print
-from halftint.errors import UsageError
+from halftint.errors import Setting, UsageError
 from halftint.halftone import METHODS, dither
 from halftint.halftone.registry import CLUSTERED, Options, get_method, option_infos, options_summary
 
@@ -120,6 +120,8 @@ _OPTIONS: dict[str, tuple[frozenset[str], Callable[[str], OptionValue]]] = {
     SCAN_OPTION: (frozenset(METHODS), _boolean),
 }
 _OPTIONS_HELP = f"{options_summary()}, {SCAN_OPTION} (any)"
+# the setting these messages name: `--methods` on the command line
+_SETTING = Setting("methods")
 
 
 def parse_methods(text: str) -> list[HalftoneMethod]:
@@ -133,11 +135,15 @@ def parse_methods(text: str) -> list[HalftoneMethod]:
         if entry:
             method = _parse_entry(entry)
             if any(existing.label == method.label for existing in methods):
-                raise UsageError(f"--methods lists {method.label} twice")
+                raise UsageError(
+                    "{methods} lists {label} twice", methods=_SETTING, label=method.label
+                )
             methods.append(method)
     if not methods:
         raise UsageError(
-            f"--methods is empty; give comma-separated names from: {', '.join(METHODS)}"
+            "{methods} is empty; give comma-separated names from: {names}",
+            methods=_SETTING,
+            names=", ".join(METHODS),
         )
     return methods
 
@@ -146,26 +152,50 @@ def _parse_entry(entry: str) -> HalftoneMethod:
     name, *option_texts = entry.split(":")
     if name not in METHODS:
         raise UsageError(
-            f"unknown halftone method {name!r} in --methods; valid: {', '.join(METHODS)}"
+            "unknown halftone method {name!r} in {methods}; valid: {names}",
+            name=name,
+            methods=_SETTING,
+            names=", ".join(METHODS),
         )
     options: dict[str, OptionValue] = {}
     for option_text in option_texts:
         key, separator, value = option_text.partition("=")
         if not separator or key not in _OPTIONS:
             raise UsageError(
-                f"bad option {option_text!r} in --methods entry {entry!r}: "
-                f"use OPTION=VALUE with OPTION one of {_OPTIONS_HELP}"
+                "bad option {option!r} in {methods} entry {entry!r}: use OPTION=VALUE with "
+                "OPTION one of {options}",
+                option=option_text,
+                methods=_SETTING,
+                entry=entry,
+                options=_OPTIONS_HELP,
             )
         applies_to, parse = _OPTIONS[key]
         if name not in applies_to:
-            raise UsageError(f"option {key} does not apply to {name} (--methods entry {entry!r})")
+            raise UsageError(
+                "option {key} does not apply to {name} ({methods} entry {entry!r})",
+                key=key,
+                name=name,
+                methods=_SETTING,
+                entry=entry,
+            )
         try:
             options[key] = parse(value)
         except ValueError as error:
-            raise UsageError(f"bad value for {key} in --methods entry {entry!r}: {error}") from None
+            raise UsageError(
+                "bad value for {key} in {methods} entry {entry!r}: {error}",
+                key=key,
+                methods=_SETTING,
+                entry=entry,
+                error=str(error),
+            ) from None
     method = HalftoneMethod(name, tuple(sorted(options.items())))
     try:
         method.halftone_options.check()
     except ValueError as error:
-        raise UsageError(f"bad value in --methods entry {entry!r}: {error}") from None
+        raise UsageError(
+            "bad value in {methods} entry {entry!r}: {error}",
+            methods=_SETTING,
+            entry=entry,
+            error=str(error),
+        ) from None
     return method

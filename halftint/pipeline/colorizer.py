@@ -48,13 +48,13 @@ from halftint.coloring import (
     Reference,
     ReferenceColors,
 )
-from halftint.devices import resolve_device
+from halftint.devices import autocast, resolve_device
 from halftint.edges import canny_edges
 from halftint.errors import HalftintError, Setting, WeightsError
 from halftint.halftone import METHODS, dither
 from halftint.match import DEFAULT_MATCH, MATCH_MODES
 from halftint.nets import ColorizationNet, FusionNet, InverseHalftoneNet, ReferenceEncoder
-from halftint.pipeline.device import Precision, autocast, available_memory, resolve_precision
+from halftint.pipeline.device import Precision, available_memory, resolve_precision
 from halftint.pipeline.memory import ihn_bytes_per_pixel
 from halftint.pipeline.noise import positional_noise
 from halftint.pipeline.sheets import fit_to_cell
@@ -258,13 +258,7 @@ class Colorizer:
 
         Sample i depends only on the seed, not on n. With no seed, a fresh one is drawn.
         """
-        RandomColors(n, seed)  # checks n
-        generator = torch.Generator()
-        if seed is None:
-            generator.seed()
-        else:
-            generator.manual_seed(seed)
-        return torch.stack([torch.randn(self.z_dim, generator=generator) for _ in range(n)])
+        return RandomColors(n, seed).codes(self.z_dim)
 
     def interpolation_codes(
         self, *, corners: int = 4, steps: int = 5, seed: int | None = None

@@ -64,15 +64,6 @@ class Precision:
         return torch.channels_last if self.channels_last else torch.contiguous_format
 
 
-def autocast(
-    device: torch.device, dtype: torch.dtype | None
-) -> contextlib.AbstractContextManager[object]:
-    """A context running the networks' layers in `dtype` on `device` (float32 for None)."""
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
 def cpu_has_native_bf16() -> bool:
     """True when this CPU computes bf16 in hardware (AVX512-BF16 or AMX-BF16)."""
     # get_capabilities is public from torch 2.5; older versions simply get fp32

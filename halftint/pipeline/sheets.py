@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from halftint.layout import tile_rows
+
 CELL_LONG_SIDE = 1024
 GAP = 8
 
@@ -45,17 +47,9 @@ def grid(cells: torch.Tensor, columns: int) -> torch.Tensor:
         )
     if columns < 1:
         raise ValueError(f"columns must be at least 1, got {columns}")
-    cells = fit_to_cell(cells.float())
-    count, _, height, width = cells.shape
-    rows = -(-count // columns)
-    sheet = cells.new_ones(
-        3, rows * height + (rows - 1) * GAP, columns * width + (columns - 1) * GAP
-    )
-    for index in range(count):
-        top = (index // columns) * (height + GAP)
-        left = (index % columns) * (width + GAP)
-        sheet[:, top : top + height, left : left + width] = cells[index]
-    return sheet
+    tiles = list(fit_to_cell(cells.float()).permute(0, 2, 3, 1).cpu().numpy())
+    rows = [tiles[start : start + columns] for start in range(0, len(tiles), columns)]
+    return torch.from_numpy(tile_rows(rows, GAP)).permute(2, 0, 1).to(cells.device)
 
 
 def fit_to_cell(images: torch.Tensor) -> torch.Tensor:

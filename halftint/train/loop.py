@@ -29,7 +29,7 @@ from halftint.train import ddp
 from halftint.train.config import STAGES, StageSchedule, TrainConfig, lr_factor, stage_progress
 from halftint.train.parent import ParentBundle, extend_network, open_parent
 from halftint.train.pretrained import load_semantic_weights
-from halftint.train.registry import NETWORK_SOURCES, STAGE_CLASSES
+from halftint.train.registry import NETWORK_SOURCES, STAGE_CLASSES, frozen_source
 from halftint.train.sheets import contact_sheet
 from halftint.train.stage import Hardware, Stage
 from halftint.train.state import (
@@ -459,16 +459,16 @@ def _frozen_networks(
     for key in needed:
         source = NETWORK_SOURCES[key]
         state = load_state(run.state_path(source))
-        if state is None and parent is not None and parent.has(key):
+        in_parent = parent is not None and parent.has(key)
+        where = frozen_source(
+            stage_class.name, key, in_run=state is not None, in_parent=in_parent, run_root=run.root
+        )
+        if where == "parent":
+            assert parent is not None
             networks[key].load_state_dict(parent.load([key])[key].state_dict())
             reporter.note(f"{stage_class.name}: using {key} from the bundle {parent.name}")
             continue
-        if state is None:
-            raise UsageError(
-                f"stage {stage_class.name} needs the network {key} from stage {source}, which "
-                f"{run.root} does not have yet: run 'halftint train {source} --out {run.root}' "
-                "first"
-            )
+        assert state is not None
         networks[key].load_state_dict(state["networks"][key])
         if not state["finished"]:
             reporter.note(

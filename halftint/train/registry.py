@@ -7,6 +7,10 @@ stage is a `Stage` subclass listed here, in the order of `config.STAGES`, which 
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Literal
+
+from halftint.errors import UsageError
 from halftint.train.colorizer_stage import ColorizerStage
 from halftint.train.fusion_stage import FusionStage
 from halftint.train.hist_stage import HistogramStage
@@ -20,3 +24,25 @@ STAGE_CLASSES: dict[str, type[Stage]] = {
 NETWORK_SOURCES: dict[str, str] = {
     key: name for name, stage in STAGE_CLASSES.items() for key in stage.trained
 }
+
+
+def frozen_source(
+    stage: str, key: str, *, in_run: bool, in_parent: bool, run_root: Path
+) -> Literal["run", "parent"]:
+    """Where `stage` takes the network `key` it keeps frozen from: the run folder, where the
+    stage that trains it has a state (`in_run`), else the parent bundle (`in_parent`).
+
+    The one rule both the check before a run (`train.run`) and the loading (`train.loop`) follow.
+
+    Raises:
+        UsageError: neither has it; the message says which stage to run first.
+    """
+    if in_run:
+        return "run"
+    if in_parent:
+        return "parent"
+    source = NETWORK_SOURCES[key]
+    raise UsageError(
+        f"stage {stage} needs the network {key} from stage {source}, which {run_root} does not "
+        f"have yet: run 'halftint train {source} --out {run_root}' first"
+    )

@@ -43,7 +43,7 @@ from halftint.train.loop import (
     run_stage,
 )
 from halftint.train.parent import ParentBundle, check_networks, open_parent
-from halftint.train.registry import NETWORK_SOURCES, STAGE_CLASSES
+from halftint.train.registry import NETWORK_SOURCES, STAGE_CLASSES, frozen_source
 from halftint.train.stage import Hardware
 from halftint.train.state import RunFolder, StopRequest, write_text_atomic
 
@@ -171,16 +171,12 @@ def _check_earlier_stages(
     available = {stage for stage, present in states.items() if present}
     for stage in stages:
         for key in STAGE_CLASSES[stage].needed_frozen(config):
-            source = NETWORK_SOURCES[key]
-            if source not in available and parent is not None and parent.has(key):
+            in_run = NETWORK_SOURCES[key] in available
+            in_parent = parent is not None and parent.has(key)
+            where = frozen_source(stage, key, in_run=in_run, in_parent=in_parent, run_root=run.root)
+            if where == "parent":
+                assert parent is not None
                 check_networks(parent, preset, [key])
-                continue
-            if source not in available:
-                raise UsageError(
-                    f"stage {stage} needs the network {key} from stage {source}, which "
-                    f"{run.root} does not have yet: run 'halftint train {source} --out "
-                    f"{run.root}' first"
-                )
         available.add(stage)
 
 

@@ -10,6 +10,8 @@ import cv2
 import numpy as np
 import torch
 
+from halftint.layout import tile_rows
+
 GAP = 2
 HEADER = 14
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -30,21 +32,16 @@ def contact_sheet(columns: dict[str, torch.Tensor], rows: int | None = None) -> 
     shapes = {(tensor.shape[0], *tensor.shape[-2:]) for tensor in columns.values()}
     if len(shapes) != 1:
         raise ValueError(f"all columns must share batch size and image size, got {sorted(shapes)}")
-    count, height, width = shapes.pop()
+    count, _, width = shapes.pop()
     count = count if rows is None else min(rows, count)
-    cells = len(columns)
-    sheet = np.full(
-        (HEADER + count * (height + GAP), cells * (width + GAP) - GAP, 3), 255, dtype=np.uint8
-    )
-    for index, (title, images) in enumerate(columns.items()):
-        left = index * (width + GAP)
-        pixels = (images[:count].detach().float().clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu()
-        if pixels.shape[1] == 1:
-            pixels = pixels.expand(-1, 3, -1, -1)
-        for row in range(count):
-            top = HEADER + row * (height + GAP)
-            sheet[top : top + height, left : left + width] = pixels[row].permute(1, 2, 0).numpy()
-        _title(sheet, title, left, width)
+    cells = [
+        images[:count].detach().float().clamp(0, 1).expand(-1, 3, -1, -1).permute(0, 2, 3, 1)
+        for images in columns.values()
+    ]
+    grid = [[cell[row].cpu().numpy() for cell in cells] for row in range(count)]
+    sheet = (tile_rows(grid, GAP, top=HEADER) * 255 + 0.5).astype(np.uint8)
+    for index, title in enumerate(columns):
+        _title(sheet, title, index * (width + GAP), width)
     return sheet
 
 

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from halftint.devices import autocast
 from halftint.train.config import TrainConfig
 from halftint.train.ddp import Distributed, average_gradients
 
@@ -35,9 +36,7 @@ class Hardware:
 
     def autocast(self) -> contextlib.AbstractContextManager[object]:
         """Mixed precision for the networks' layers (losses are computed in float32)."""
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+        return autocast(self.device, self.autocast_dtype)
 
     def prepare(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Move a batch to the device (channels-last where it helps)."""
