@@ -1,7 +1,8 @@
 """Where weights bundles come from: folders, the Hugging Face Hub, and the package itself.
 
-This is the only module that imports `huggingface_hub`; what a bundle is, and how one is read
-and verified, is `halftint.bundle`'s. A weights source (weights.md, "Sources") is one of:
+This is the only module that imports `huggingface_hub`, and only where a call needs it: a
+bundle folder or a shipped bundle resolves without loading it. What a bundle is, and how one
+is read and verified, is `halftint.bundle`'s. A weights source (weights.md, "Sources") is one of:
 
 - a bundle folder path (what `save_bundle` and training write);
 - `hf://OWNER/REPO[/SUBDIR][@REVISION]`: a bundle on the Hugging Face Hub, at a branch, tag or
@@ -35,27 +36,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from huggingface_hub import (
-    DryRunFileInfo,
-    HfApi,
-    constants,
-    get_hf_file_metadata,
-    get_token,
-    hf_hub_download,
-    hf_hub_url,
-    try_to_load_from_cache,
-)
-from huggingface_hub.utils import (
-    CacheNotFound,
-    EntryNotFoundError,
-    GatedRepoError,
-    HfHubHTTPError,
-    LocalEntryNotFoundError,
-    RepositoryNotFoundError,
-    RevisionNotFoundError,
-    scan_cache_dir,
-)
 
 from halftint._version import __version__
 from halftint.bundle import MANIFEST, Manifest, Verification, Verified, read_manifest, verify
@@ -126,6 +106,8 @@ def parse_hub_source(source: str) -> HubSource:
 
 def cache_folder(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """The Hugging Face cache folder in use (`cache_dir`, else HF_HUB_CACHE / HF_HOME's hub/)."""
+    from huggingface_hub import constants
+
     return Path(cache_dir if cache_dir is not None else constants.HF_HUB_CACHE).expanduser()
 
 
@@ -222,6 +204,8 @@ def cached_bundle(source: HubSource, cache_dir: str | None = None) -> Manifest |
 
     Makes no request: a branch or tag is looked up in the cache's `refs/`. Nothing is hashed.
     """
+    from huggingface_hub import try_to_load_from_cache
+
     manifest = try_to_load_from_cache(
         source.repo_id,
         source.repo_path(MANIFEST),
@@ -247,6 +231,8 @@ def fetch_hub_bundle(
 
     See `resolve_bundle` for the arguments and errors.
     """
+    from huggingface_hub import constants
+
     offline = offline or constants.HF_HUB_OFFLINE
     if offline or not refresh:
         cached = cached_bundle(source, cache_dir)
@@ -309,6 +295,8 @@ def _evict(path: Path) -> None:
 
 def _cached_at(source: HubSource, commit: str, manifest: Path, cache_dir: str | None) -> bool:
     """Whether `manifest`, just downloaded, is the cache's bundle.json of `commit`."""
+    from huggingface_hub import try_to_load_from_cache
+
     at_commit = try_to_load_from_cache(
         source.repo_id,
         source.repo_path(MANIFEST),
@@ -344,6 +332,9 @@ def _check_reachable(source: HubSource) -> str | None:
         The commit the revision points to now, as the Hub named it; None when it answered with
         an HTTP error.
     """
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.utils import HfHubHTTPError
+
     url = hf_hub_url(source.repo_id, source.repo_path(MANIFEST), revision=source.revision)
     try:
         metadata = get_hf_file_metadata(url, timeout=REACH_TIMEOUT, library_name="halftint")
@@ -362,6 +353,8 @@ def _check_reachable(source: HubSource) -> str | None:
 
 def _download(source: HubSource, relative: str, revision: str, cache_dir: str | None) -> Path:
     """One file of the bundle, through the cache; each Hub failure becomes a WeightsError."""
+    from huggingface_hub import hf_hub_download
+
     with _explained_failures(source, relative, revision, cache_dir):
         path = hf_hub_download(
             source.repo_id,
@@ -377,6 +370,8 @@ def _download(source: HubSource, relative: str, revision: str, cache_dir: str | 
 
 def _current_commit(source: HubSource, cache_dir: str | None) -> str:
     """The commit `source`'s revision points to now, asked of the Hub (one request)."""
+    from huggingface_hub import DryRunFileInfo, hf_hub_download
+
     with _explained_failures(source, MANIFEST, source.revision, cache_dir):
         info = hf_hub_download(
             source.repo_id,
@@ -396,6 +391,16 @@ def _explained_failures(
     source: HubSource, relative: str, revision: str, cache_dir: str | None
 ) -> Iterator[None]:
     """Turn each Hub failure of a request for `relative` into a one-line WeightsError."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import (
+        EntryNotFoundError,
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
     where = f"{source.repo_id}@{revision}"
     try:
         with _quiet_retry_warnings():
@@ -456,6 +461,8 @@ class BundleEntry:
 
 def list_bundles(cache_dir: str | None = None) -> list[BundleEntry]:
     """The embedded bundles, then every bundle found in the Hugging Face cache (no request)."""
+    from huggingface_hub.utils import CacheNotFound, scan_cache_dir
+
     entries = [_entry(str(name), "embedded", folder) for name, folder in embedded_bundles().items()]
     try:
         cache = scan_cache_dir(cache_folder(cache_dir))
@@ -529,6 +536,9 @@ def push_bundle(
     Raises:
         WeightsError: the bundle fails verification, no token is available, or the Hub refused.
     """
+    from huggingface_hub import HfApi, get_token
+    from huggingface_hub.utils import HfHubHTTPError
+
     parse_hub_source(f"{HUB_SCHEME}{repo_id}")  # same naming rules as for downloads
     verification = verify(folder)
     if verification.problems:

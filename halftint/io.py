@@ -66,16 +66,24 @@ class OutputExistsError(OutputError):
     """The output exists and overwriting was not asked for."""
 
 
-def read_image(source: str | os.PathLike[str], mode: Literal["gray", "rgb"] = "rgb") -> np.ndarray:
+def read_image(
+    source: str | os.PathLike[str],
+    mode: Literal["gray", "rgb"] = "rgb",
+    *,
+    eight_bit: bool = False,
+) -> np.ndarray:
     """Read an image file (or stdin for `"-"`) as float32 in [0, 1].
 
     Args:
         source: a path, or `"-"` to read the image's bytes from stdin.
         mode: `"gray"` for `(H, W)` BT.601 luma, `"rgb"` for `(H, W, 3)` (a gray image gives
             three equal channels). Transparent parts are composited over white paper.
+        eight_bit: with `"gray"`, an 8-bit gray file comes back as its uint8 levels instead
+            (level / 255 is the float it would give), which saves a float copy four times its
+            size; any other file still comes back as float32.
 
     Returns:
-        A C-contiguous float32 array in [0, 1].
+        A C-contiguous float32 array in [0, 1] (or uint8 levels, see `eight_bit`).
 
     Raises:
         InputError: the file is missing, empty, not an image, truncated, or so large that it
@@ -114,6 +122,8 @@ def read_image(source: str | os.PathLike[str], mode: Literal["gray", "rgb"] = "r
         raise InputError(f"{label} is truncated or corrupt ({_reason(error)})") from None
     if image.width == 0 or image.height == 0:
         raise InputError(f"{label} has zero size ({image.width}x{image.height} pixels)")
+    if eight_bit and mode == "gray" and image.mode == "L":
+        return np.array(image)
     pixels = _to_float(image)
     if pixels.ndim == 2:
         return pixels if mode == "gray" else np.repeat(pixels[:, :, None], 3, axis=2)

@@ -102,8 +102,9 @@ def test_bad_screen_parameters_are_refused(options: dict[str, object], message: 
 @pytest.mark.parametrize(
     ("image", "message"),
     [
-        (np.zeros((4, 4), dtype=np.uint8), "expects a float array"),
+        (np.zeros((4, 4), dtype=np.int32), r"expects a float array in \[0, 1\] or a uint8 one"),
         (np.zeros(4), r"got shape \(4,\)"),
+        (np.zeros((0, 4), dtype=np.uint8), "empty image"),
         (np.full((4, 4), np.nan), "NaN or infinite"),
         (np.zeros((0, 4)), "empty image"),
     ],
@@ -429,7 +430,8 @@ def test_numba_caches_its_kernels_in_the_user_cache_not_the_package(tmp_path: Pa
     code = (
         "import numpy as np, os\n"
         "from halftint.halftone import dither\n"
-        "dither(np.full((8, 8), 0.5, np.float32), 'floyd-steinberg')\n"
+        # large enough to be compiled (smaller images run interpreted, see halftone.jit)
+        "dither(np.full((512, 512), 0.5, np.float32), 'floyd-steinberg')\n"
         "print(os.environ['NUMBA_CACHE_DIR'])\n"
     )
     result = subprocess.run(
@@ -439,3 +441,104 @@ def test_numba_caches_its_kernels_in_the_user_cache_not_the_package(tmp_path: Pa
     folder = tmp_path / "cache" / "halftint" / "numba"
     assert result.stdout.strip() == str(folder)
     assert any(folder.rglob("*.nbi")), "no numba index written to the user cache"
+
+
+def test_small_images_halftone_without_loading_numba() -> None:
+    """numba costs a process about a second before its first compiled call; a small image is
+    halftoned by the same loop interpreted, and numba is never imported."""
+    code = (
+        "import sys, numpy as np\n"
+        "from halftint.halftone import dither\n"
+        "dither(np.full((96, 128), 0.3, np.float32), 'floyd-steinberg')\n"
+        "print('numba' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("name", ERROR_DIFFUSION_METHODS)
+def test_interpreted_and_compiled_error_diffusion_give_the_same_bits(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from halftint.halftone import errordiffusion, jit
+
+    interpreted = jit.Kernel(errordiffusion._diffuse)
+    compiled = jit.Kernel(errordiffusion._diffuse, cache=True, nogil=True)
+    compiled.compiled()
+    levels = np.random.default_rng(7).integers(0, 256, (2, 23, 31), dtype=np.uint8)
+    for images in (levels, levels.astype(np.float32) / np.float32(255)):
+        for serpentine in (True, False):
+            results = []
+            for kernel in (interpreted, compiled):
+                monkeypatch.setattr(errordiffusion, "_diffuse_kernel", kernel)
+                results.append(
+                    errordiffusion.error_diffusion(images, KERNELS[name], serpentine=serpentine)
+                )
+            np.testing.assert_array_equal(results[0], results[1])
+    assert interpreted._compiled is None and interpreted.interpreted_pixels == 4 * levels.size
+
+
+def test_a_kernel_compiles_once_its_interpreted_budget_is_spent() -> None:
+    from halftint.halftone import jit
+
+    def add_one(values: np.ndarray) -> None:
+        for i in range(values.shape[0]):
+            values[i] += 1.0
+
+    kernel = jit.Kernel(add_one)
+    values = np.zeros(8)
+    kernel(jit.INTERPRETED_CALL_PIXELS, values)
+    assert kernel._compiled is None and kernel.interpreted_pixels == jit.INTERPRETED_CALL_PIXELS
+    kernel(jit.INTERPRETED_CALL_PIXELS + 1, values)  # one call too large: compiled
+    assert kernel._compiled is not None
+    kernel(1, values)  # and compiled it stays
+    assert kernel.interpreted_pixels == jit.INTERPRETED_CALL_PIXELS
+    np.testing.assert_array_equal(values, np.full(8, 3.0))
+    many = jit.Kernel(add_one)
+    for _ in range(jit.INTERPRETED_TOTAL_PIXELS // 1000):
+        many(1000, values)
+    assert many._compiled is None
+    many(1000, values)  # over the process's budget
+    assert many._compiled is not None
+
+
+def test_scipy_imports_normally_after_numba_started_without_it() -> None:
+    pytest.importorskip("scipy")
+    code = (
+        "import sys, numpy as np\n"
+        "from halftint.halftone import dither\n"
+        "dither(np.full((512, 512), 0.5, np.float32), 'floyd-steinberg')\n"
+        "print(sys.modules.get('scipy.linalg.cython_blas', 'absent'))\n"
+        "import scipy.linalg.cython_blas\n"
+        "print(sys.modules['scipy.linalg.cython_blas'] is not None)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["absent", "True"]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_eight_bit_levels_halftone_as_their_float_values(method: str) -> None:
+    levels = np.random.default_rng(3).integers(0, 256, (2, 37, 41), dtype=np.uint8)
+    floats = levels.astype(np.float32) / np.float32(255)
+    original = levels.copy()
+    result = dither(levels, method, seed=5)
+    assert result.dtype == np.uint8 and result.shape == levels.shape
+    assert set(np.unique(result)) <= {0, 255}
+    np.testing.assert_array_equal(result, dither(floats, method, seed=5).astype(np.uint8) * 255)
+    np.testing.assert_array_equal(levels, original)  # the input is left as it was
+
+
+def test_eight_bit_color_halftones_as_its_float_values() -> None:
+    rgb = np.random.default_rng(4).integers(0, 256, (30, 20, 3), dtype=np.uint8)
+    floats = rgb.astype(np.float32) / np.float32(255)
+    for method in ("floyd-steinberg", "clustered"):
+        result = dither_color(rgb, method, seed=1, channel_axis=-1)
+        assert result.dtype == np.uint8 and set(np.unique(result)) <= {0, 255}
+        expected = dither_color(floats, method, seed=1, channel_axis=-1).astype(np.uint8) * 255
+        np.testing.assert_array_equal(result, expected)

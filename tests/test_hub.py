@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -257,7 +259,7 @@ def test_push_refuses_a_damaged_bundle_before_any_request(
 def test_push_without_a_token_says_how_to_log_in(
     monkeypatch: pytest.MonkeyPatch, tiny_bundle: Path, recorded_hub: RecordedHub
 ) -> None:
-    monkeypatch.setattr(hub, "get_token", lambda: None)
+    monkeypatch.setattr("huggingface_hub.get_token", lambda: None)
     with pytest.raises(WeightsError, match=r"needs a Hugging Face token.*hf auth login.*HF_TOKEN"):
         hub.push_bundle(tiny_bundle, "owner/repo")
     assert recorded_hub.calls == []
@@ -287,3 +289,20 @@ def test_a_path_outside_the_bundle_is_refused_before_any_file_is_touched(
         ):
             check()
     assert outside.read_text() == "not part of any bundle"
+
+
+def test_a_shipped_or_local_bundle_resolves_without_loading_huggingface_hub(
+    tiny_bundle: Path,
+) -> None:
+    """Importing huggingface_hub costs a command about 0.3 s; only hf:// sources need it."""
+    code = (
+        "import sys\n"
+        "from halftint.hub import resolve_bundle\n"
+        "resolve_bundle(sys.argv[1])\n"
+        "print('huggingface_hub' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tiny_bundle)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"

@@ -99,6 +99,20 @@ def test_sixteen_bit_gray_keeps_its_precision(tmp_path: Path) -> None:
     np.testing.assert_allclose(gray[0], values[0] / 65535.0, atol=1e-6)
 
 
+def test_eight_bit_gray_can_be_read_as_its_levels(tmp_path: Path) -> None:
+    levels = np.random.default_rng(0).integers(0, 256, (5, 7), dtype=np.uint8)
+    Image.fromarray(levels, "L").save(tmp_path / "gray.png")
+    eight = read_image(tmp_path / "gray.png", "gray", eight_bit=True)
+    assert eight.dtype == np.uint8 and eight.flags.writeable
+    np.testing.assert_array_equal(eight, levels)
+    floats = read_image(tmp_path / "gray.png", "gray")
+    np.testing.assert_array_equal(floats, levels.astype(np.float32) / np.float32(255))
+    # other files, and RGB reading, stay float
+    Image.fromarray(np.stack([levels] * 3, axis=2), "RGB").save(tmp_path / "rgb.png")
+    assert read_image(tmp_path / "rgb.png", "gray", eight_bit=True).dtype == np.float32
+    assert read_image(tmp_path / "gray.png", "rgb", eight_bit=True).dtype == np.float32
+
+
 def test_exif_orientation_is_applied(tmp_path: Path) -> None:
     # 32 wide x 16 high, left half black; orientation 6 means "rotate 90° clockwise to view"
     pixels = np.full((16, 32), 255, dtype=np.uint8)

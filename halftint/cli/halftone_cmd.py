@@ -131,6 +131,7 @@ def halftone(  # noqa: PLR0917  (Typer maps every option to a parameter)
     except ValueError as error:
         raise UsageError(str(error)) from None
     resize = _resize_rule(size, scale)
+    unsized = size is None and scale is None
 
     inputs_found = collect_inputs(inputs)
     items = _without_earlier_outputs(inputs_found.items, inputs)
@@ -157,7 +158,9 @@ def halftone(  # noqa: PLR0917  (Typer maps every option to a parameter)
         destination = plan.destination(item, OUTPUT_SUFFIX)
         if output_exists(destination, overwrite, report):
             return
-        image = read_image(STDIO if item.path is None else item.path, "rgb" if color else "gray")
+        source = STDIO if item.path is None else item.path
+        # an 8-bit gray file is halftoned from its levels, without a float copy (same bits)
+        image = read_image(source, "rgb" if color else "gray", eight_bit=not color and unsized)
         image = resize(image)
         halftoner = partial(dither_color, channel_axis=-1) if color else dither
         result = halftoner(image, method, seed=seed, **method_options)

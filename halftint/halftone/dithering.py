@@ -24,7 +24,9 @@ def dither(
 
     Args:
         gray: a float numpy array `(H, W)` or `(..., H, W)`, or a float torch tensor
-            `(B, 1, H, W)`; values in [0, 1] (values outside are clipped).
+            `(B, 1, H, W)`, with values in [0, 1] (values outside are clipped); or a uint8 numpy
+            array of 8-bit levels (level / 255: the same result as that float array, and for
+            error diffusion without a float copy of the image).
         method: one of `METHODS`.
         seed: makes the result reproducible (see the package docstring).
         **options: the method's options by name, the rest at their defaults
@@ -36,7 +38,7 @@ def dither(
 
     Returns:
         The same type, shape, dtype (and device) as `gray`, with values exactly 0.0 (ink) or
-        1.0 (paper).
+        1.0 (paper); 0 and 255 for a uint8 array.
 
     Raises:
         ValueError: unknown method or spot, bad screen parameters, wrong shape or dtype, or
@@ -45,6 +47,8 @@ def dither(
     """
     entry, settings = resolve_options(method, options)
     stack, restore = _as_stack(gray, channels=1, name="dither")
+    if stack.dtype == np.uint8 and not entry.takes_8bit:
+        stack = to_unit(stack)
     rng = np.random.default_rng(seed)
     return restore(entry.run(stack, settings, rng, seed is not None))
 
@@ -70,7 +74,7 @@ def dither_color(
     Args:
         rgb: a float numpy array with 3 channels on `channel_axis` (by default `(..., 3, H, W)`;
             pass `channel_axis=-1` for `(H, W, 3)`), or a float torch tensor `(B, 3, H, W)`;
-            values in [0, 1].
+            values in [0, 1]; or a uint8 numpy array of 8-bit levels.
         method: one of `METHODS`.
         seed: see `dither`.
         cmyk: separate into CMYK inks; None means True for clustered screens and False
@@ -79,7 +83,8 @@ def dither_color(
         **options: see `dither`; `angle` is the black screen's angle with `cmyk`.
 
     Returns:
-        The same type, shape, dtype (and device) as `rgb`, every channel exactly 0.0 or 1.0.
+        The same type, shape, dtype (and device) as `rgb`, every channel exactly 0.0 or 1.0
+        (0 or 255 for uint8).
 
     Raises:
         ValueError: as `dither`, or the channel axis does not have 3 channels.
@@ -158,8 +163,11 @@ def _as_stack(
         raise ValueError(
             f"{name} expects a numpy array or a torch tensor, got {type(images).__name__}"
         )
-    if not np.issubdtype(images.dtype, np.floating):
-        raise ValueError(f"{name} expects a float array in [0, 1], got dtype {images.dtype}")
+    eight_bit = images.dtype == np.uint8
+    if not (eight_bit or np.issubdtype(images.dtype, np.floating)):
+        raise ValueError(
+            f"{name} expects a float array in [0, 1] or a uint8 one, got dtype {images.dtype}"
+        )
     dtype = images.dtype
     if channels == 1:
         if images.ndim < 2:
@@ -167,8 +175,17 @@ def _as_stack(
                 f"{name} expects an (H, W) or (..., H, W) array, got shape {images.shape}"
             )
         shape = images.shape
+        if eight_bit:
+            if images.size == 0:
+                raise ValueError(f"{name} got an empty image, shape {images.shape}")
+            # levels stay 8-bit: methods that take them read level / 255 as they go, the rest
+            # get that float32 copy (`registry.Method.takes_8bit`)
+            levels = np.ascontiguousarray(images.reshape(-1, *shape[-2:]))
+            return levels, lambda result: np.multiply(result, 255, out=result).reshape(shape)
         stack = _clean(images, name)
         return stack, lambda result: result.reshape(shape).astype(dtype)
+    if eight_bit:
+        images = to_unit(images)
 
     if images.ndim < 3 or images.shape[channel_axis] != channels:
         raise ValueError(
@@ -181,9 +198,17 @@ def _as_stack(
     stack = _clean(moved, name)
 
     def restore_array(result: np.ndarray) -> np.ndarray:
-        return np.moveaxis(result.reshape(moved_shape), -3, channel_axis).astype(dtype)
+        restored = np.moveaxis(result.reshape(moved_shape), -3, channel_axis)
+        return restored * np.uint8(255) if dtype == np.uint8 else restored.astype(dtype)
 
     return stack, restore_array
+
+
+def to_unit(levels: np.ndarray) -> np.ndarray:
+    """uint8 levels -> float32 in [0, 1]: level / 255 in float32, as `halftint.io` reads files."""
+    unit = levels.astype(np.float32)
+    unit /= np.float32(255.0)
+    return unit
 
 
 def _clean(images: np.ndarray, name: str) -> np.ndarray:

@@ -147,8 +147,9 @@ def check_screen(lpi: float, dpi: float, angle: float, spot: str) -> None:
     ScreenOptions(lpi=lpi, dpi=dpi, angle=angle, spot=spot).check()
 
 
-# runs a method: a C-contiguous float32 `(N, H, W)` stack in [0, 1], the method's options, the
-# random generator and whether a seed was given -> uint8 `(N, H, W)`, 1 white paper, 0 ink
+# runs a method: a C-contiguous float32 `(N, H, W)` stack in [0, 1] (or of uint8 levels, for a
+# method that `takes_8bit`), the method's options, the random generator and whether a seed was
+# given -> uint8 `(N, H, W)`, 1 white paper, 0 ink
 Runner = Callable[["np.ndarray", Any, "np.random.Generator", bool], "np.ndarray"]
 SeedUse = Literal["ignored", "shift", "noise"]
 
@@ -166,6 +167,8 @@ class Method:
         seed: how it uses a seed: "ignored" (deterministic), "shift" (a seed shifts the
             screen to a random phase; without one the screen is not shifted) or "noise" (it
             draws random numbers: without a seed every run differs).
+        takes_8bit: `run` also takes a uint8 stack of 8-bit levels (read as level / 255 in
+            float32), so an 8-bit image needs no float copy; other methods get that copy.
     """
 
     name: str
@@ -174,6 +177,7 @@ class Method:
     run: Runner
     options: type[Options] = Options
     seed: SeedUse = "shift"
+    takes_8bit: bool = False
 
     def make_options(self, given: Mapping[str, Any]) -> Options:
         """Its options from keyword values: its own fields taken from `given` (other keys are
@@ -255,6 +259,7 @@ _ENTRIES = (
             run=_error_diffusion(name),
             options=DiffusionOptions,
             seed="ignored",
+            takes_8bit=True,
         )
         for name, kernel in KERNELS.items()
     ),
