@@ -75,6 +75,10 @@ MAX_TILE = 4096
 # On the CPU, larger tiles barely run faster (the overlap is already a small share) but cost
 # RAM; this cap keeps a 600 dpi A4 scan under 3 GB with the lite networks.
 CPU_TILE_BUDGET = 1536 * 2**20
+# ... and past this side they run slower: a 4000x3000 descreen with the lite IHN took 11.0 s in
+# 768-pixel tiles against 15.5 s in the 2896-pixel ones the budget allows (2-core AMD EPYC,
+# fp32; 512: 11.3 s, 1024: 15.3 s), the activations of a smaller tile staying in the caches
+CPU_TILE_SIDE = 768
 # Share of the free memory (GPU) or available RAM (CPU) that one tile may use.
 MEMORY_SHARE = 0.5
 # The working image's long side is at most this many working sizes (very wide panoramas are
@@ -547,8 +551,10 @@ class Colorizer:
         if self.tile_size is not None:
             return self.tile_size
         side = math.isqrt(int(self._memory_budget() / (self.ihn_bytes_per_pixel * batch)))
+        largest = CPU_TILE_SIDE if self.device.type == "cpu" else MAX_TILE
+        side = min(largest, side)
         side -= side % self.alignment
-        return max(2 * self.overlap, min(MAX_TILE, side))
+        return max(2 * self.overlap, side)
 
     def _codes_per_chunk(self, small_gray: torch.Tensor) -> int:
         """How many codes run at once: the reverse cascade's IHN sees 3 images per code."""
