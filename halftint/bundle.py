@@ -15,22 +15,30 @@ and "histogram" optionally.
 This module is the one place that reads a manifest (`read_manifest`: parsed once, checked once,
 every listed path kept inside the bundle) and the one place that verifies a bundle (`verify`:
 every listed file's sha256, once). A `Verified` manifest says a bundle was checked; whoever holds
-one (`checkpoint.load_bundle`, `hub`, the CLI) does not check it again. Writing and loading
+one (`checkpoint.load_bundle`, `hub`, the CLI) does not check it again. Loading (`verified`)
+re-hashes a file only when it may have changed since halftint last found it good: a stamp of
+its size, modification and change times, inode and sha256 is kept in the user cache
+(`STAMPS_FILE`), written only for files older than `RACY_SECONDS` (a file changed within the
+same clock tick as its check would otherwise look unchanged); `halftint weights verify` always
+hashes everything. Writing and loading
 networks (torch, safetensors) is `halftint.checkpoint`'s; fetching from the Hub is
 `halftint.hub`'s.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from halftint.errors import WeightsError
+from halftint.files import atomic_replace, halftint_cache
 
 MANIFEST = "bundle.json"
 FORMAT_VERSION = 1
@@ -43,6 +51,12 @@ MODEL_CARD_FILE = "README.md"
 DEFAULT_REVERSE_HALFTONE = "floyd-steinberg"
 
 _HASH_CHUNK = 1 << 20
+# verified-file stamps, in halftint's user cache folder
+STAMPS_FILE = "verified-files.json"
+# a file modified this recently is hashed every time until it is older (see the module docs)
+RACY_SECONDS = 2.0
+# the stamps kept, most recent last (a few bundles' worth)
+MAX_STAMPS = 512
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -251,6 +265,7 @@ def verify(
     bundle: Manifest | str | os.PathLike[str],
     *,
     discard: Callable[[Path], None] | None = None,
+    stamps: bool = False,
 ) -> Verification:
     """Hash every file the manifest lists (each once) and compare with the listed sha256.
 
@@ -258,11 +273,15 @@ def verify(
         bundle: a manifest from `read_manifest`, or a bundle folder (its manifest is read).
         discard: called with each file that fails (a Hub cache deletes it, so that it is
             downloaded again); a user's own folder is never changed.
+        stamps: skip a file whose stamp (see the module docs) shows it unchanged since it was
+            last found good with this sha256, and stamp the files found good now.
 
     Raises:
         WeightsError: a folder given is no readable bundle (see `read_manifest`).
     """
     manifest = bundle if isinstance(bundle, Manifest) else read_manifest(bundle)
+    known = _read_stamps() if stamps else {}
+    fresh: dict[str, list[Any]] = {}
     problems: list[FileProblem] = []
     size = len(manifest.raw)
     for relative, expected in manifest.files.items():
@@ -270,24 +289,56 @@ def verify(
         if not path.is_file():
             problems.append(FileProblem(relative, expected, None))
             continue
-        size += path.stat().st_size
+        status = path.stat()
+        size += status.st_size
+        key, stamp = str(path.resolve()), [*_file_state(status), expected]
+        if known.get(key) == stamp:
+            continue
         actual = sha256_file(path)
         if actual != expected:
             problems.append(FileProblem(relative, expected, actual))
             if discard is not None:
                 discard(path)
+        elif stamps and time.time() - status.st_mtime > RACY_SECONDS:
+            fresh[key] = stamp
+    if fresh:
+        _write_stamps(known, fresh)
     return Verification(manifest=manifest, size=size, problems=problems)
 
 
 def verified(bundle: Manifest | str | os.PathLike[str]) -> Verified:
-    """`bundle` verified: as it is when it already is, else after `verify`.
+    """`bundle` verified: as it is when it already is, else after `verify` (with stamps).
 
     Raises:
         WeightsError: not a bundle, or naming the first missing or mismatching file.
     """
     if isinstance(bundle, Verified):
         return bundle
-    return verify(bundle).verified()
+    return verify(bundle, stamps=True).verified()
+
+
+def _file_state(status: os.stat_result) -> list[int]:
+    # the change time moves with any write and cannot be set back by the file's owner
+    return [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino, status.st_dev]
+
+
+def _read_stamps() -> dict[str, list[Any]]:
+    try:
+        stamps = json.loads((halftint_cache() / STAMPS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # none yet, unreadable or damaged: everything is hashed
+    return stamps if isinstance(stamps, dict) else {}
+
+
+def _write_stamps(known: dict[str, list[Any]], fresh: dict[str, list[Any]]) -> None:
+    """Add `fresh` to the stamps on disk, keeping the newest `MAX_STAMPS`; best effort."""
+    merged = {key: value for key, value in known.items() if key not in fresh} | fresh
+    kept = dict(list(merged.items())[-MAX_STAMPS:])
+    path = halftint_cache() / STAMPS_FILE
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_replace(path) as temporary:
+            temporary.write_text(json.dumps(kept), encoding="utf-8")
 
 
 def render_model_card(meta: dict[str, Any]) -> str:

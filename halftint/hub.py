@@ -264,14 +264,15 @@ def fetch_hub_bundle(
     return _verify_or_evict(manifest, source)
 
 
-def verify_cached(manifest: Manifest) -> Verification:
+def verify_cached(manifest: Manifest, *, stamps: bool = False) -> Verification:
     """`bundle.verify` for a snapshot in the Hub cache: each failing file is deleted from the
-    cache (its link and its blob), so that it is downloaded again next time."""
-    return verify(manifest, discard=_evict)
+    cache (its link and its blob), so that it is downloaded again next time. `stamps` as for
+    `bundle.verify` (resolving a source uses them; `halftint weights verify` does not)."""
+    return verify(manifest, discard=_evict, stamps=stamps)
 
 
 def _verify_or_evict(manifest: Manifest, source: HubSource) -> Verified:
-    verification = verify_cached(manifest)
+    verification = verify_cached(manifest, stamps=True)
     problems = verification.problems
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""

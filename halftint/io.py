@@ -9,15 +9,12 @@ training's state and run-folder files go through too).
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
-import secrets
 import struct
 import sys
 import warnings
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -26,6 +23,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from halftint.bt601 import LUMA_WEIGHTS
 from halftint.errors import HalftintError, InputError, Setting, UsageError
+from halftint.files import atomic_replace
 
 STDIO = "-"
 # an image read as gray is its BT.601 luma, the gray of the paper's data
@@ -395,29 +393,3 @@ def _bilevel_png(bits: np.ndarray) -> bytes:
 def _chunk(kind: bytes, payload: bytes) -> bytes:
     crc = zlib.crc32(payload, zlib.crc32(kind))
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
-
-
-@contextlib.contextmanager
-def atomic_replace(path: Path, *, fsync: bool = False) -> Iterator[Path]:
-    """A new, empty temporary file to write `path`'s content to, renamed over `path` once the
-    block completes: readers see the old file or the whole new one, never half of it.
-
-    The one atomic write of the package (images, training state, run-folder text files). The
-    temporary file is hidden, in the same folder (so the rename stays on one file system; the
-    folder must exist), and gets the permissions the umask gives any new file. With `fsync` its
-    content reaches the disk before the rename. If the block or the rename fails, the temporary
-    file is removed and `path` is left as it was.
-    """
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    # os.open with 0o666 lets the umask decide the permissions, as for any new file
-    os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-    try:
-        yield temporary
-        if fsync:
-            with temporary.open("rb") as file:
-                os.fsync(file.fileno())
-        temporary.replace(path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise

@@ -6,6 +6,7 @@ can build, run, train and save every network in milliseconds.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,15 @@ from halftint.nets import (
 )
 
 TINY_WORKING_SIZE = 32
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_halftint_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The suite's verified-file stamps go to a folder of its own, not the user's cache (numba's
+    compiled kernels stay where they are: NUMBA_CACHE_DIR is set when halftint is imported)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HALFTINT_CACHE_DIR", str(tmp_path_factory.mktemp("halftint-cache")))
+        yield
 
 
 def tiny_preset() -> Preset:

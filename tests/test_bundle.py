@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -44,8 +45,10 @@ def _list_extra(folder: Path, relative: str) -> None:
 
 
 @pytest.fixture
-def counted(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
-    """Counts of files hashed ("sha256") and of bundle.json reads ("manifest") from now on."""
+def counted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Counter[str]:
+    """Counts of files hashed ("sha256") and of bundle.json reads ("manifest") from now on,
+    with no verified-file stamps yet (a cache folder of its own)."""
+    monkeypatch.setenv("HALFTINT_CACHE_DIR", str(tmp_path / "halftint-cache"))
     counts: Counter[str] = Counter()
     real_hash, real_read = bundle.sha256_file, Path.read_bytes
 
@@ -111,6 +114,64 @@ def test_a_verified_manifest_is_not_hashed_again(tiny_bundle: Path, counted: Cou
     assert counted["sha256"] == 0
     assert checked.sha256 == sha256_file(tiny_bundle / MANIFEST)
     assert checked.size == sum(p.stat().st_size for p in tiny_bundle.rglob("*") if p.is_file())
+
+
+def _age(folder: Path, seconds: float) -> None:
+    """Set every file's modification time `seconds` into the past (its change time is now)."""
+    for path in folder.rglob("*"):
+        if path.is_file():
+            stamp = path.stat().st_mtime - seconds
+            os.utime(path, (stamp, stamp))
+
+
+def test_an_unchanged_local_bundle_is_not_hashed_again_on_the_next_load(
+    bundle_copy: Path, counted: Counter[str]
+) -> None:
+    files = len(read_manifest(bundle_copy).files)
+    _age(bundle_copy, 60)
+    for expected in (files, 0, 0):
+        counted.clear()
+        load_bundle(bundle_copy, names=["ihn"])
+        assert counted["sha256"] == expected
+    # the explicit check always hashes everything
+    counted.clear()
+    assert not verify(bundle_copy).problems
+    assert counted["sha256"] == files
+
+
+def test_a_file_changed_after_its_stamp_is_hashed_and_refused(
+    bundle_copy: Path, counted: Counter[str]
+) -> None:
+    _age(bundle_copy, 60)
+    load_bundle(bundle_copy, names=["ihn"])  # stamps every file
+    weights = bundle_copy / "ihn" / "model.safetensors"
+    before = weights.stat()
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    # same size, and the modification time put back: only the change time tells
+    os.utime(weights, ns=(before.st_atime_ns, before.st_mtime_ns))
+    with pytest.raises(WeightsError, match=r"ihn/model\.safetensors"):
+        load_bundle(bundle_copy, names=["ihn"])
+
+
+def test_a_freshly_written_file_is_not_stamped(bundle_copy: Path, counted: Counter[str]) -> None:
+    files = len(read_manifest(bundle_copy).files)
+    for _ in range(2):  # just copied: within RACY_SECONDS, so hashed both times
+        counted.clear()
+        load_bundle(bundle_copy, names=["ihn"])
+        assert counted["sha256"] == files
+
+
+def test_damaged_stamps_only_cost_a_rehash(bundle_copy: Path, counted: Counter[str]) -> None:
+    _age(bundle_copy, 60)
+    load_bundle(bundle_copy, names=["ihn"])
+    stamps = Path(os.environ["HALFTINT_CACHE_DIR"]) / bundle.STAMPS_FILE
+    assert stamps.is_file()
+    stamps.write_text("{not json")
+    counted.clear()
+    load_bundle(bundle_copy, names=["ihn"])
+    assert counted["sha256"] == len(read_manifest(bundle_copy).files)
 
 
 @pytest.mark.parametrize(

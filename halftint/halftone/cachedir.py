@@ -5,7 +5,7 @@ is wrong: the folder outlives `pip uninstall` and then shadows a later (editable
 namespace package, and a read-only install cannot be written at all. So, unless the user has
 set `NUMBA_CACHE_DIR`, it is pointed at the platform's cache folder (`$XDG_CACHE_HOME` or
 `~/.cache` on Linux, `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on Windows) under
-`halftint/numba`. This module must be imported before numba is.
+`halftint/numba` (`halftint.files`). This module must be imported before numba is.
 """
 
 from __future__ import annotations
@@ -14,22 +14,13 @@ import os
 import sys
 from pathlib import Path
 
-
-def user_cache_root() -> Path:
-    """The platform's per-user cache folder."""
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA")
-        return Path(base) if base else Path.home() / "AppData" / "Local"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches"
-    base = os.environ.get("XDG_CACHE_HOME")
-    return Path(base) if base else Path.home() / ".cache"
+from halftint.files import halftint_cache
 
 
 def numba_cache_dir() -> Path:
     """Where halftint's numba kernels are cached (`NUMBA_CACHE_DIR` when set)."""
     given = os.environ.get("NUMBA_CACHE_DIR")
-    return Path(given) if given else user_cache_root() / "halftint" / "numba"
+    return Path(given) if given else halftint_cache() / "numba"
 
 
 def configure() -> None:

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from halftint.errors import UsageError
-from halftint.io import atomic_replace
+from halftint.files import atomic_replace
 
 STATE_FORMAT_VERSION = 1
 
