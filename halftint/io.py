@@ -66,7 +66,7 @@ class OutputExistsError(OutputError):
 
 def read_image(
     source: str | os.PathLike[str],
-    mode: Literal["gray", "rgb"] = "rgb",
+    mode: Literal["gray", "rgb", "native"] = "rgb",
     *,
     eight_bit: bool = False,
 ) -> np.ndarray:
@@ -75,7 +75,9 @@ def read_image(
     Args:
         source: a path, or `"-"` to read the image's bytes from stdin.
         mode: `"gray"` for `(H, W)` BT.601 luma, `"rgb"` for `(H, W, 3)` (a gray image gives
-            three equal channels). Transparent parts are composited over white paper.
+            three equal channels), `"native"` for `(H, W)` from a gray file and `(H, W, 3)` from
+            any other (a gray scan is not tripled in memory). Transparent parts are composited
+            over white paper.
         eight_bit: with `"gray"`, an 8-bit gray file comes back as its uint8 levels instead
             (level / 255 is the float it would give), which saves a float copy four times its
             size; any other file still comes back as float32.
@@ -86,10 +88,10 @@ def read_image(
     Raises:
         InputError: the file is missing, empty, not an image, truncated, or so large that it
             may be a decompression bomb.
-        ValueError: `mode` is neither "gray" nor "rgb".
+        ValueError: `mode` is not "gray", "rgb" or "native".
     """
-    if mode not in ("gray", "rgb"):
-        raise ValueError(f"mode must be 'gray' or 'rgb', got {mode!r}")
+    if mode not in ("gray", "rgb", "native"):
+        raise ValueError(f"mode must be 'gray', 'rgb' or 'native', got {mode!r}")
     label = "<stdin>" if str(source) == STDIO else str(source)
     data = _read_bytes(source, label)
     if not data:
@@ -124,8 +126,8 @@ def read_image(
         return np.array(image)
     pixels = _to_float(image)
     if pixels.ndim == 2:
-        return pixels if mode == "gray" else np.repeat(pixels[:, :, None], 3, axis=2)
-    if mode == "rgb":
+        return pixels if mode != "rgb" else np.repeat(pixels[:, :, None], 3, axis=2)
+    if mode in ("rgb", "native"):
         return pixels
     # float rounding may put pure white a hair above 1
     return np.clip(pixels @ _LUMA, 0.0, 1.0, dtype=np.float32)

@@ -113,6 +113,20 @@ def test_eight_bit_gray_can_be_read_as_its_levels(tmp_path: Path) -> None:
     assert read_image(tmp_path / "gray.png", "rgb", eight_bit=True).dtype == np.float32
 
 
+def test_native_mode_keeps_a_gray_file_one_channel(tmp_path: Path) -> None:
+    levels = np.random.default_rng(1).integers(0, 256, (5, 7), dtype=np.uint8)
+    Image.fromarray(levels, "L").save(tmp_path / "gray.png")
+    Image.fromarray(np.stack([levels] * 3, axis=2), "RGB").save(tmp_path / "rgb.png")
+    Image.fromarray(levels > 127).save(tmp_path / "bits.png")
+    np.testing.assert_array_equal(
+        read_image(tmp_path / "gray.png", "native"), read_image(tmp_path / "gray.png", "gray")
+    )
+    assert read_image(tmp_path / "bits.png", "native").shape == (5, 7)
+    np.testing.assert_array_equal(
+        read_image(tmp_path / "rgb.png", "native"), read_image(tmp_path / "rgb.png", "rgb")
+    )
+
+
 def test_exif_orientation_is_applied(tmp_path: Path) -> None:
     # 32 wide x 16 high, left half black; orientation 6 means "rotate 90° clockwise to view"
     pixels = np.full((16, 32), 255, dtype=np.uint8)
@@ -137,7 +151,7 @@ def test_stdin_is_read_for_dash(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_unknown_mode_argument_is_a_programming_error(tmp_path: Path) -> None:
     path = _save(tmp_path, Image.new("L", (2, 2)), "a.png")
-    with pytest.raises(ValueError, match="mode must be 'gray' or 'rgb'"):
+    with pytest.raises(ValueError, match="mode must be 'gray', 'rgb' or 'native'"):
         read_image(path, "lab")  # type: ignore[arg-type]
 
 

@@ -467,7 +467,10 @@ def _read_halftone(item: InputItem) -> torch.Tensor:
     from halftint.color import rgb_to_gray
     from halftint.io import read_image
 
-    image = read_image(STDIO if item.path is None else item.path, "rgb")
+    # a gray file stays one channel: a 144-megapixel scan as RGB floats would be 1.7 GB
+    image = read_image(STDIO if item.path is None else item.path, "native")
+    if image.ndim == 2:
+        return torch.from_numpy(image)[None, None]
     if _is_color(image):
         note(f"{item.label} is in color: using its gray version (halftones are black and white)")
         return rgb_to_gray(torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0))
