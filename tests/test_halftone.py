@@ -424,7 +424,8 @@ def test_color_needs_three_channels() -> None:
 def test_numba_caches_its_kernels_in_the_user_cache_not_the_package(tmp_path: Path) -> None:
     """A cache folder inside an installed package outlives `pip uninstall` and then shadows a
     later editable install; the kernels go to the user's cache folder instead."""
-    environment = {key: value for key, value in os.environ.items() if key != "NUMBA_CACHE_DIR"} | {
+    moved = ("NUMBA_CACHE_DIR", "HALFTINT_CACHE_DIR")
+    environment = {key: value for key, value in os.environ.items() if key not in moved} | {
         "XDG_CACHE_HOME": str(tmp_path / "cache")
     }
     code = (
