@@ -9,12 +9,13 @@ target and renames it into place, so a crash never leaves half a bundle.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -89,8 +90,14 @@ def network_config_dict(network: nn.Module) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
-def build_network(key: str, config: dict[str, Any], class_name: str | None = None) -> nn.Module:
+def build_network(
+    key: str, config: dict[str, Any], class_name: str | None = None, *, initialise: bool = True
+) -> nn.Module:
     """Build the network `key` ("ihn", ...) from a config dict as stored in config.json.
+
+    With `initialise=False` the parameters are left as allocated (their values are garbage)
+    instead of drawn at random: for a network whose every saved tensor is loaded next, which
+    strict loading checks (the paper preset's 72 M random draws cost 0.36 s a load).
 
     Raises:
         WeightsError: unknown network key, class mismatch, or unknown / invalid config fields.
@@ -110,9 +117,35 @@ def build_network(key: str, config: dict[str, Any], class_name: str | None = Non
     # JSON has no tuples; dataclass fields typed as tuples come back as lists
     values = {name: tuple(v) if isinstance(v, list) else v for name, v in config.items()}
     try:
-        return module_class(config_class(**values))
+        with contextlib.nullcontext() if initialise else _no_random_init():
+            return module_class(config_class(**values))
     except (TypeError, ValueError) as error:
         raise WeightsError(f"{key} config is invalid: {error}") from error
+
+
+# the torch.nn.init functions layers draw their starting weights with
+_INIT_FUNCTIONS = (
+    "uniform_", "normal_", "trunc_normal_", "kaiming_uniform_", "kaiming_normal_",
+    "xavier_uniform_", "xavier_normal_", "orthogonal_", "constant_", "ones_", "zeros_",
+)  # fmt: skip
+
+
+@contextlib.contextmanager
+def _no_random_init() -> Iterator[None]:
+    """torch.nn.init's functions as no-ops while networks are built (not thread-safe: loading
+    builds networks one at a time)."""
+    saved = {name: getattr(nn.init, name) for name in _INIT_FUNCTIONS}
+    try:
+        for name in _INIT_FUNCTIONS:
+            setattr(nn.init, name, _keep)
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(nn.init, name, function)
+
+
+def _keep(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    return tensor
 
 
 def save_bundle(
@@ -317,7 +350,8 @@ def read_network_config(
 
 def _load_network(root: Path, key: str) -> nn.Module:
     class_name, config = read_network_config(root, key)
-    network = build_network(key, config, class_name)
+    # every saved tensor is loaded below (strictly), so random starting weights would be wasted
+    network = build_network(key, config, class_name, initialise=False)
     weights_path = root / key / WEIGHTS_FILE
     try:
         tensors = load_file(str(weights_path), device="cpu")

@@ -157,7 +157,9 @@ def test_a_file_changed_after_its_stamp_is_hashed_and_refused(
 
 def test_a_freshly_written_file_is_not_stamped(bundle_copy: Path, counted: Counter[str]) -> None:
     files = len(read_manifest(bundle_copy).files)
-    for _ in range(2):  # just copied: within RACY_SECONDS, so hashed both times
+    for path in bundle_copy.rglob("*"):
+        os.utime(path)  # written just now (copytree keeps the originals' times)
+    for _ in range(2):  # within RACY_SECONDS: hashed both times
         counted.clear()
         load_bundle(bundle_copy, names=["ihn"])
         assert counted["sha256"] == files
