@@ -39,21 +39,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from colorize import random_bundle
 from halftone import find_imagemagick, make_test_image, throughput, timed_run
+from ihn_pilots import cpu_model
 
 from halftint.halftone import dither
 from halftint.io import write_image
 
 HALFTINT = [sys.executable, "-m", "halftint"]
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def cpu_flags() -> str:
