@@ -40,8 +40,9 @@ from halftint.data import (
     scan_print,
     split_photos,
 )
-from halftint.evaluate.measures import GAUSSIAN_SIGMAS, center_crop, gaussian_descreen, luma, psnr
+from halftint.evaluate.measures import GAUSSIAN_SIGMAS, center_crop, gaussian_descreen, luma
 from halftint.halftone import dither
+from halftint.losses import psnr
 from halftint.nets.ihn import IHNConfig, InverseHalftoneNet
 from halftint.train.ihn_stage import gradient_l1
 

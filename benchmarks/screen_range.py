@@ -18,9 +18,10 @@ import torch
 
 from halftint.checkpoint import load_bundle
 from halftint.data import MAX_PHOTO_SIDE, find_photos, load_photos, split_photos
-from halftint.evaluate.measures import center_crop, luma, psnr
+from halftint.evaluate.measures import center_crop, luma
 from halftint.halftone import dither
 from halftint.hub import resolve_weights
+from halftint.losses import psnr
 from halftint.pipeline import Colorizer
 
 PERIODS = (4.0, 6.0, 8.0, 10.0, 14.0)
