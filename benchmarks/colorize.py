@@ -144,18 +144,23 @@ def bench_megapixel(repeats: int) -> dict[str, Any]:
     }
 
 
-def bench_cli(folder: Path, height: int, width: int) -> dict[str, Any]:
-    """Time and peak RSS of `halftint colorize --random` on a height x width scan, end to end."""
-    bundle = random_bundle("lite")
-    bundle_folder = save_bundle(
-        folder / "bundle",
+def saved_random_bundle(folder: Path, preset_name: str) -> Path:
+    """`random_bundle(preset_name)` saved as a bundle folder at `folder` (for the CLI)."""
+    bundle = random_bundle(preset_name)
+    return save_bundle(
+        folder,
         bundle.networks,
-        preset="lite",
+        preset=preset_name,
         working_size=bundle.working_size,
         halftone_methods=["floyd-steinberg"],
         data="random initialisation (benchmark)",
         overwrite=True,
     )
+
+
+def bench_cli(folder: Path, height: int, width: int) -> dict[str, Any]:
+    """Time and peak RSS of `halftint colorize --random` on a height x width scan, end to end."""
+    bundle_folder = saved_random_bundle(folder / "bundle", "lite")
     rng = np.random.default_rng(0)
     scan = folder / f"scan-{width}x{height}.png"
     write_image(rng.random((height, width)) > 0.5, scan, overwrite=True)

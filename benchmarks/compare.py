@@ -37,8 +37,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from colorize import random_bundle
-from halftone import find_imagemagick, make_test_image, throughput, timed_run
+from colorize import saved_random_bundle
+from halftone import emit, find_imagemagick, make_test_image, throughput, timed_run
 from ihn_pilots import cpu_model
 
 from halftint.halftone import dither
@@ -168,18 +168,7 @@ def library_rows(size: int) -> list[str]:
 
 
 def paper_rows(folder: Path, repeats: int, authors: str | None) -> list[str]:
-    from halftint.checkpoint import save_bundle
-
-    bundle = random_bundle("paper")
-    weights = save_bundle(
-        folder / "paper-random",
-        bundle.networks,
-        preset="paper",
-        working_size=bundle.working_size,
-        halftone_methods=["floyd-steinberg"],
-        data="random initialisation (benchmark)",
-        overwrite=True,
-    )
+    weights = saved_random_bundle(folder / "paper-random", "paper")
     halftone = folder / "halftone-256.png"
     write_image(
         dither(np.random.default_rng(2).random((256, 256), dtype=np.float32)) > 0.5,
@@ -279,10 +268,7 @@ def main() -> None:
     report = "\n".join(rows)
     if args.authors_command:
         report += f"\n\nAuthors' code: `{shlex.quote(args.authors_command)}`"
-    print(report)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(report + "\n")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

@@ -199,11 +199,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="halftint-bench-") as folder:
         rows = end_to_end(Path(folder), args.size, args.repeats)
     rows += ["", *library(args.library_size), *startup(args.repeats)]
-    report = "\n".join(rows)
+    emit("\n".join(rows), args.out)
+
+
+def emit(report: str, out: Path | None) -> None:
+    """Print a report, and also write it to `out` when given."""
     print(report)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(report + "\n")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(report + "\n")
 
 
 if __name__ == "__main__":
