@@ -444,6 +444,15 @@ def test_numba_caches_its_kernels_in_the_user_cache_not_the_package(tmp_path: Pa
     assert any(folder.rglob("*.nbi")), "no numba index written to the user cache"
 
 
+def _python(code: str) -> str:
+    """stdout of `code` run by a fresh interpreter, which must succeed."""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def test_small_images_halftone_without_loading_numba() -> None:
     """numba costs a process about a second before its first compiled call; a small image is
     halftoned by the same loop interpreted, and numba is never imported."""
@@ -453,11 +462,7 @@ def test_small_images_halftone_without_loading_numba() -> None:
         "dither(np.full((96, 128), 0.3, np.float32), 'floyd-steinberg')\n"
         "print('numba' in sys.modules)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "False"
+    assert _python(code).strip() == "False"
 
 
 @pytest.mark.parametrize("name", ERROR_DIFFUSION_METHODS)
@@ -516,11 +521,7 @@ def test_scipy_imports_normally_after_numba_started_without_it() -> None:
         "import scipy.linalg.cython_blas\n"
         "print(sys.modules['scipy.linalg.cython_blas'] is not None)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["absent", "True"]
+    assert _python(code).split() == ["absent", "True"]
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -46,10 +46,14 @@ class Kernel:
 
     def __call__(self, pixels: int, *args: Any) -> Any:
         """Run on an input of `pixels` pixels (what decides interpreted or compiled)."""
-        if self._compiled is None and self._interprets(pixels):
+        if self._compiled is not None:
+            return self._compiled(*args)
+        if self._interprets(pixels):
             self.interpreted_pixels += pixels
             return self.function(*args)
-        return self.compiled()(*args)
+        # the first compiled call is where numba builds its numpy registries
+        with _numba_registries_without_scipy():
+            return self.compiled()(*args)
 
     def _interprets(self, pixels: int) -> bool:
         return (
@@ -58,34 +62,15 @@ class Kernel:
         )
 
     def compiled(self) -> Callable[..., Any]:
-        """The numba-compiled function (compiled, or loaded from the cache, on first use)."""
+        """The numba dispatcher (it compiles, or loads from the cache, on its first call)."""
         if self._compiled is None:
             from halftint.halftone import cachedir
 
             cachedir.configure()
-            with _numba_registries_without_scipy():
-                import numba
+            import numba
 
-                dispatcher = numba.njit(**self.options)(self.function)
-                # compile (or load from the cache) now, for the argument types used on the first
-                # call: numba builds its registries then, inside this block
-                self._compiled = _Warm(dispatcher)
+            self._compiled = numba.njit(**self.options)(self.function)
         return self._compiled
-
-
-class _Warm:
-    """A numba dispatcher whose first call runs while scipy's BLAS module is kept out."""
-
-    def __init__(self, dispatcher: Any) -> None:
-        self.dispatcher = dispatcher
-        self.first = True
-
-    def __call__(self, *args: Any) -> Any:
-        if self.first:
-            self.first = False
-            with _numba_registries_without_scipy():
-                return self.dispatcher(*args)
-        return self.dispatcher(*args)
 
 
 @contextlib.contextmanager
