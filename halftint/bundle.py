@@ -186,7 +186,35 @@ def read_manifest(folder: str | os.PathLike[str]) -> Manifest:
     reverse = meta.get("reverse_halftone")
     if reverse is not None and not (isinstance(reverse, str) and reverse):
         raise WeightsError(f"{path}: 'reverse_halftone' is not a method name")
+    spreads = meta.get("photo_spreads")
+    if spreads is not None and not _is_spread_list(spreads):
+        raise WeightsError(
+            f"{path}: 'photo_spreads' is not a list of [Cb, Cr] standard deviations in [0, 1]"
+        )
     return Manifest(folder=root, meta=meta, raw=raw)
+
+
+def _is_spread_list(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(
+            isinstance(pair, list)
+            and len(pair) == 2
+            and all(isinstance(x, (int, float)) and 0.0 <= x <= 1.0 for x in pair)
+            for pair in value
+        )
+    )
+
+
+def photo_spreads(meta: dict[str, Any]) -> list[tuple[float, float]]:
+    """The chroma spreads of the bundle's training photos: one (Cb, Cr) standard deviation
+    pair per photo, at the working size, as `color.chroma_statistics` measures them.
+
+    Random colorings take theirs from one of these (`coloring.RandomColors`). Bundles written
+    before the field (lite-photos-v4 and older) have none: an empty list.
+    """
+    return [(float(cb), float(cr)) for cb, cr in meta.get("photo_spreads") or []]
 
 
 def reverse_halftone_method(meta: dict[str, Any]) -> str:
@@ -353,6 +381,7 @@ def render_model_card(meta: dict[str, Any]) -> str:
         f"- trained on: {meta['data']}",
         f"- halftone methods: {', '.join(meta['halftone_methods']) or 'none recorded'}",
         f"- the reverse cascade re-halftones with: {reverse_halftone_method(meta)}",
+        f"- random colorings take their color spread from: {_spread_source(meta)}",
         f"- stored as: {meta.get('dtype', 'float32')}",
         f"- written by halftint {meta['halftint_version']} on {meta['created']}",
         "",
@@ -376,6 +405,11 @@ def render_model_card(meta: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _spread_source(meta: dict[str, Any]) -> str:
+    count = len(photo_spreads(meta))
+    return f"{count} training photos" if count else "none recorded (the networks' colors)"
 
 
 def flatten_metrics(metrics: dict[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:

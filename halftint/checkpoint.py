@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -163,6 +163,7 @@ def save_bundle(
     parent: dict[str, str] | None = None,
     screen_periods: tuple[float, float] | None = None,
     reverse_halftone: str | None = None,
+    photo_spreads: Sequence[tuple[float, float]] | None = None,
 ) -> Path:
     """Write `networks` as a bundle at `folder`, atomically; return its path.
 
@@ -182,6 +183,8 @@ def save_bundle(
         screen_periods: the clustered-dot periods (px) IHN was trained on, if known.
         reverse_halftone: the halftone method the colorizer re-makes halftones with (default:
             the first of `halftone_methods`, see `bundle.reverse_halftone_method`).
+        photo_spreads: the training photos' chroma spreads (see `bundle.photo_spreads`), if
+            known: random colorings take theirs from them.
 
     Raises:
         ValueError: missing required or unknown networks, or an unknown dtype.
@@ -229,6 +232,8 @@ def save_bundle(
             meta["parent"] = dict(parent)
         if screen_periods is not None:
             meta["screen_periods"] = [float(screen_periods[0]), float(screen_periods[1])]
+        if photo_spreads:
+            meta["photo_spreads"] = [[round(float(x), 5) for x in pair] for pair in photo_spreads]
         (staging / MODEL_CARD_FILE).write_text(render_model_card(meta), encoding="utf-8")
         meta["files"] = hash_files(staging)
         write_manifest(staging, meta)

@@ -142,21 +142,22 @@ def match_chroma(rgb: torch.Tensor, statistics: torch.Tensor, mode: str) -> torc
 
     Modes (`MATCH_MODES`): "none" returns `rgb` unchanged; "mean" moves the mean color
     (`shift_chroma`); "spread" also scales each of Cb and Cr about its mean so that its standard
-    deviation is the reference's (Reinhard-style, the gain capped at `MAX_SPREAD_GAIN`). Pixels
+    deviation is the reference's (Reinhard-style, the gain capped at `MAX_SPREAD_GAIN`). For
+    "spread", `statistics` may also be `(B, 2)` or `(1, 2)`: the standard deviations alone,
+    each image keeping its own mean color (how random colorings take a photo's spread). Pixels
     pushed out of the RGB cube have their chroma scaled back just enough to fit.
     """
     _check_rgb(rgb)
     if mode not in MATCH_MODES:
         raise ValueError(f"match mode must be one of {', '.join(MATCH_MODES)}, got {mode!r}")
+    columns = (2, 4) if mode == "spread" else (4,)
     if (
         statistics.dim() != 2
-        or statistics.shape[1] != 4
+        or statistics.shape[1] not in columns
         or statistics.shape[0] not in (1, rgb.shape[0])
     ):
-        raise ValueError(
-            f"statistics must have shape (1, 4) or ({rgb.shape[0]}, 4), "
-            f"got {tuple(statistics.shape)}"
-        )
+        wanted = " or ".join(f"(1, {c}) or ({rgb.shape[0]}, {c})" for c in columns)
+        raise ValueError(f"statistics must have shape {wanted}, got {tuple(statistics.shape)}")
     if mode == "none":
         return rgb
     statistics = statistics.to(device=rgb.device, dtype=torch.float32)
@@ -166,8 +167,9 @@ def match_chroma(rgb: torch.Tensor, statistics: torch.Tensor, mode: str) -> torc
     chroma = ycbcr[:, 1:]
     own_mean = chroma.mean(dim=(2, 3), keepdim=True)
     own_spread = chroma.std(dim=(2, 3), keepdim=True, correction=0)
-    wanted_mean = statistics[:, :2, None, None] + 0.5
-    wanted_spread = statistics[:, 2:, None, None]
+    spread_only = statistics.shape[1] == 2
+    wanted_mean = own_mean if spread_only else statistics[:, :2, None, None] + 0.5
+    wanted_spread = statistics[:, -2:, None, None]
     gain = (wanted_spread / own_spread.clamp(min=1e-6)).clamp(max=MAX_SPREAD_GAIN)
     matched = torch.cat([ycbcr[:, :1], (chroma - own_mean) * gain + wanted_mean], dim=1)
     rgb_out = ycbcr_to_rgb(matched).to(rgb.dtype)

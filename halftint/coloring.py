@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from halftint.match import DEFAULT_MATCH
+from halftint.match import DEFAULT_MATCH, DEFAULT_RANDOM_SPREAD, RANDOM_SPREADS
 
 if TYPE_CHECKING:
     import torch
@@ -68,14 +68,25 @@ class CodeColors:
 @dataclass(frozen=True)
 class RandomColors:
     """`n` codes drawn from N(0, I), one after another from a generator seeded with `seed`
-    (a fresh seed when None): sample i depends on the seed only, not on n."""
+    (a fresh seed when None): sample i depends on the seed only, not on n.
+
+    `spread` (one of `halftint.match.RANDOM_SPREADS`): "photos" gives each sample the chroma
+    spread of one of the bundle's training photos (`bundle.photo_spreads`), drawn from the same
+    seed, keeping the networks' mean color and where their colors go; "none" keeps the
+    networks' colors as they are (also what a bundle without recorded spreads gives).
+    """
 
     n: int = 1
     seed: int | None = None
+    spread: str = DEFAULT_RANDOM_SPREAD
 
     def __post_init__(self) -> None:
         if self.n < 1:
             raise ValueError(f"n must be at least 1, got {self.n}")
+        if self.spread not in RANDOM_SPREADS:
+            raise ValueError(
+                f"spread must be one of {', '.join(RANDOM_SPREADS)}, got {self.spread!r}"
+            )
 
     @property
     def count(self) -> int:
@@ -89,12 +100,32 @@ class RandomColors:
         """
         import torch
 
+        generator = self._generator(0)
+        return torch.stack([torch.randn(z_dim, generator=generator) for _ in range(self.n)])
+
+    def photos(self, choices: int) -> torch.Tensor:
+        """`(n,)` indices in `[0, choices)`: the training photo whose spread sample i takes,
+        drawn one after another from their own stream of the seed (so index i, like code i,
+        depends on the seed only)."""
+        import torch
+
+        generator = self._generator(1)
+        return torch.cat([torch.randint(choices, (1,), generator=generator) for _ in range(self.n)])
+
+    def _generator(self, stream: int) -> torch.Generator:
+        import torch
+
         generator = torch.Generator()
         if self.seed is None:
             generator.seed()
         else:
-            generator.manual_seed(self.seed)
-        return torch.stack([torch.randn(z_dim, generator=generator) for _ in range(self.n)])
+            # stream 0 is the seed itself (the codes drawn before spreads existed)
+            generator.manual_seed(self.seed + stream * _STREAM_OFFSET)
+        return generator
+
+
+# far beyond any seed a user gives (0 to 2^32 - 1), inside torch's 64-bit seed range
+_STREAM_OFFSET = 2**40
 
 
 @dataclass(frozen=True)

@@ -164,6 +164,38 @@ def split_photos(
     return train, val
 
 
+def training_split(
+    data: str | Path, val_data: str | Path | None, val_fraction: float
+) -> tuple[list[Path], list[Path]]:
+    """The (train, val) photos of a run: all of `data` and all of `val_data` when given, else
+    `data` split by `split_photos` (all of it for training when every photo hashed into
+    validation, as a tiny folder's may).
+
+    Raises:
+        UsageError: a folder is missing or holds no photo.
+    """
+    paths = find_photos(data)
+    if val_data:
+        return paths, find_photos(val_data, setting="val_data")
+    train, val = split_photos(paths, data, val_fraction)
+    return (train, val) if train else (val, [])
+
+
+def chroma_spreads(images: Sequence[np.ndarray], working_size: int) -> list[tuple[float, float]]:
+    """Each uint8 `(H, W, 3)` photo's chroma spread at the working size: the standard deviations
+    of its Cb and Cr (`color.chroma_statistics`) once its short side is `working_size`."""
+    from halftint.color import chroma_statistics
+
+    spreads = []
+    for image in images:
+        height, width = image.shape[:2]
+        small = _downscale(image, round(working_size * max(height, width) / min(height, width)))
+        rgb = torch.from_numpy(small).permute(2, 0, 1)[None].float() / 255.0
+        cb, cr = chroma_statistics(rgb)[0, 2:].tolist()
+        spreads.append((cb, cr))
+    return spreads
+
+
 @dataclass
 class PhotoCache:
     """Decoded photos as uint8 `(H, W, 3)` arrays; `skipped` lists (path, reason) of bad files."""

@@ -223,6 +223,9 @@ def test_verify_hashes_every_file_and_discards_only_mismatches(
         ({"format_version": 2}, r"newer halftint \(format 2 > 1\); upgrade halftint"),
         ({"networks": {"ihn": {}}}, "lacks the networks encoder, generator, fusion"),
         ({"reverse_halftone": ["clustered"]}, "'reverse_halftone' is not a method name"),
+        ({"photo_spreads": [[0.1, 0.2, 0.3]]}, "'photo_spreads' is not a list of"),
+        ({"photo_spreads": [[0.1, -0.2]]}, "'photo_spreads' is not a list of"),
+        ({"photo_spreads": []}, "'photo_spreads' is not a list of"),
     ],
 )
 def test_a_malformed_manifest_is_refused_by_its_one_reader(

@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 from halftint import checkpoint
 from halftint.bundle import (
     FORMAT_VERSION,
+    photo_spreads,
     read_manifest,
     reverse_halftone_method,
     sha256_file,
@@ -336,3 +337,17 @@ def test_a_bundle_without_the_semantic_weights_is_refused_naming_the_file(
         in message
     )
     assert "\n" not in message
+
+
+def test_photo_spreads_are_recorded_and_named_in_the_model_card(
+    networks: dict[str, torch.nn.Module], tmp_path: Path
+) -> None:
+    folder = _save(tmp_path / "b", networks, photo_spreads=[(0.0512345, 0.04), (0.02, 0.031)])
+    meta = read_manifest(folder).meta
+    assert meta["photo_spreads"] == [[0.05123, 0.04], [0.02, 0.031]]
+    assert photo_spreads(meta) == [(0.05123, 0.04), (0.02, 0.031)]
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    assert "random colorings take their color spread from: 2 training photos" in card
+    plain = read_manifest(_save(tmp_path / "c", networks)).meta
+    assert "photo_spreads" not in plain and photo_spreads(plain) == []
+    assert "none recorded (the networks' colors)" in (tmp_path / "c" / "README.md").read_text()

@@ -485,3 +485,50 @@ def test_bad_match_modes_and_tiny_references_are_one_line(
     result = _run(*common, "--ref", small)
     _assert_one_line_error(result, 2, "is 40×15 pixels; a reference needs at least 16 pixels")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_random_spread_is_checked_and_changes_only_bundles_that_record_spreads(
+    images: Path, tiny_bundle: Path, tmp_path: Path
+) -> None:
+    from halftint.checkpoint import load_bundle, save_bundle
+
+    common = ["colorize", images / "print.png", "-o", tmp_path / "x.png"]
+    result = _run(*common, "--random", "--random-spread", "loud", "--weights", tiny_bundle)
+    _assert_one_line_error(result, 2, "--random-spread 'loud': choose one of photos, none")
+    result = _run(*common, "--ref", images / "photo.png", "--random-spread", "none")
+    _assert_one_line_error(result, 2, "--random-spread goes with --random only")
+    assert not (tmp_path / "x.png").exists()
+    tiny = load_bundle(tiny_bundle)
+    spread_bundle = save_bundle(
+        tmp_path / "spreads",
+        tiny.networks,
+        preset="tiny",
+        working_size=tiny.working_size,
+        halftone_methods=["floyd-steinberg"],
+        data="test",
+        photo_spreads=[(0.09, 0.01)],
+    )
+    outputs = {}
+    for bundle in (tiny_bundle, spread_bundle):
+        for spread in ("photos", "none"):
+            out = tmp_path / f"{bundle.name}-{spread}.png"
+            run = _run(
+                "colorize", images / "print.png", "--random", "--seed", "3",
+                "--random-spread", spread, "--weights", bundle, "-o", out,
+            )  # fmt: skip
+            assert run.returncode == 0, _stderr(run)
+            outputs[bundle.name, spread] = _pixels(out).astype(np.float64)
+    # without recorded spreads both are the networks' colors; with them, not
+    assert np.array_equal(outputs["tiny-bundle", "photos"], outputs["tiny-bundle", "none"])
+    assert np.array_equal(outputs["tiny-bundle", "none"], outputs["spreads", "none"])
+
+    def spread_of(rgb: np.ndarray) -> np.ndarray:
+        rgb = rgb / 255
+        luma = rgb @ np.array([0.299, 0.587, 0.114])
+        return np.array(
+            [((rgb[..., 2] - luma) / 1.772).std(), ((rgb[..., 0] - luma) / 1.402).std()]
+        )
+
+    plain, taken = spread_of(outputs["spreads", "none"]), spread_of(outputs["spreads", "photos"])
+    # the photo's Cb spreads nine times its Cr: the output moves that way
+    assert taken[0] / taken[1] > 1.5 * plain[0] / plain[1]

@@ -174,3 +174,19 @@ def test_match_chroma_modes() -> None:
         match_chroma(output, wanted, "median")
     with pytest.raises(ValueError, match=r"statistics must have shape \(1, 4\)"):
         match_chroma(output, wanted[:, :2], "mean")
+
+
+def test_match_chroma_spread_alone_keeps_each_image_s_own_mean() -> None:
+    torch.manual_seed(1)
+    output = (
+        0.5 + 0.03 * torch.randn(2, 3, 16, 16) + torch.tensor([0.02, 0.0, -0.02]).view(1, 3, 1, 1)
+    )
+    output = output.clamp(0, 1)
+    spreads = torch.tensor([[0.04, 0.035], [0.015, 0.03]])  # gains within the cap
+    matched = match_chroma(output, spreads, "spread")
+    assert torch.allclose(rgb_to_gray(matched), rgb_to_gray(output), atol=1e-5)
+    before, after = chroma_statistics(output), chroma_statistics(matched)
+    assert torch.allclose(after[:, :2], before[:, :2], atol=1e-3)
+    assert torch.allclose(after[:, 2:], spreads, atol=2e-3)
+    with pytest.raises(ValueError, match=r"statistics must have shape \(1, 2\) or \(2, 2\) or"):
+        match_chroma(output, spreads[:, :1], "spread")

@@ -41,3 +41,24 @@ def test_the_module_loads_no_torch() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_random_photos_are_seeded_and_do_not_change_the_codes() -> None:
+    colors = RandomColors(400, seed=7)
+    photos = colors.photos(5)
+    assert photos.shape == (400,) and photos.dtype == torch.int64
+    assert set(photos.tolist()) == {0, 1, 2, 3, 4}
+    assert torch.equal(photos, RandomColors(400, seed=7).photos(5))
+    assert torch.equal(RandomColors(3, seed=7).photos(5), photos[:3])
+    assert not torch.equal(photos, RandomColors(400, seed=8).photos(5))
+    # the codes are those drawn before photo spreads existed: the seed's own stream
+    generator = torch.Generator().manual_seed(7)
+    first = torch.randn(Z_DIM, generator=generator)
+    assert torch.equal(RandomColors(1, seed=7, spread="none").codes(Z_DIM)[0], first)
+    assert torch.equal(RandomColors(1, seed=7).codes(Z_DIM)[0], first)
+
+
+def test_random_spread_must_be_known() -> None:
+    assert RandomColors(2).spread == "photos"
+    with pytest.raises(ValueError, match="spread must be one of photos, none, got 'loud'"):
+        RandomColors(2, spread="loud")

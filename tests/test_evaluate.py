@@ -299,6 +299,10 @@ class _OraclePrepared:
     def colorize(self, colors: ColorSource) -> torch.Tensor:
         if isinstance(colors, CodeColors):
             return self.colorizer._colorize(self.halftone, colors.z)
+        if isinstance(colors, RandomColors):
+            # as a bundle with photo spreads: every sample's chroma spread set to 0.05
+            outputs = self.colorizer._colorize(self.halftone, colors.codes(Z_DIM))
+            return match_chroma(outputs, torch.tensor([[0.05, 0.05]]), "spread")
         assert isinstance(colors, ReferenceColors)
         outputs = self.colorizer._colorize(self.halftone, colors.reference.code)
         return match_chroma(outputs, colors.reference.chroma, colors.match)
@@ -481,15 +485,24 @@ def test_pairwise_diversity_matches_a_direct_computation() -> None:
     methods = parse_methods("bayer2")
     colorizer = OracleColorizer(photos, methods, seed=3)
     evaluation = evaluate(colorizer, photos, methods, seed=3, samples=3)
-    expected = []
+    expected: dict[str, list[float]] = {"networks": [], "as run": []}
     for index in range(2):
         halftone = HalftoneMethod("floyd-steinberg").apply(luma(photos[index]), 3 + index)
-        codes = RandomColors(3, seed=3 + index).codes(Z_DIM)
+        colors = RandomColors(3, seed=3 + index)
         prepared = colorizer.prepare(torch.from_numpy(halftone)[None, None])
-        samples = prepared.colorize(CodeColors(codes))
-        images = samples.permute(0, 2, 3, 1).numpy()
-        expected.append(np.mean([delta_e(a, b) for a, b in itertools.combinations(images, 2)]))
-    assert evaluation.colorization.diversity_delta_e == pytest.approx(float(np.mean(expected)))
+        for kind, samples in (
+            ("networks", prepared.colorize(CodeColors(colors.codes(Z_DIM)))),
+            ("as run", prepared.colorize(colors)),
+        ):
+            images = samples.permute(0, 2, 3, 1).numpy()
+            pairs = [delta_e(a, b) for a, b in itertools.combinations(images, 2)]
+            expected[kind].append(float(np.mean(pairs)))
+    scores = evaluation.colorization
+    assert scores.network_diversity_delta_e == pytest.approx(np.mean(expected["networks"]))
+    assert scores.diversity_delta_e == pytest.approx(np.mean(expected["as run"]))
+    # the spread given to every sample changes them: the two measures differ
+    assert abs(scores.diversity_delta_e - scores.network_diversity_delta_e) > 0.01
+    assert scores.random_chroma_spread != scores.network_random_chroma_spread
 
 
 # --- halftint eval, end to end --------------------------------------------------------------

@@ -583,3 +583,54 @@ def test_a_cuda_device_without_bf16_is_refused_in_neutral_words(
         resolve_precision("bf16", torch.device("cuda", 0))
     assert str(caught.value) == "cuda:0 does not support bf16; use precision='fp16' or fp32"
     assert error_text(caught.value) == "cuda:0 does not support bf16; use --precision fp16 or fp32"
+
+
+def test_random_colors_take_the_spread_of_a_training_photo(
+    tiny_bundle: Path, tmp_path: Path
+) -> None:
+    from halftint.checkpoint import save_bundle
+    from halftint.color import chroma_statistics
+
+    original = load_bundle(tiny_bundle)
+    spreads = [(0.03, 0.015), (0.012, 0.035)]
+    folder = save_bundle(
+        tmp_path / "with-spreads",
+        original.networks,
+        preset="tiny",
+        working_size=original.working_size,
+        halftone_methods=["floyd-steinberg"],
+        data="test",
+        photo_spreads=spreads,
+    )
+    colorizer = Colorizer(load_bundle(folder), device="cpu")
+    assert colorizer.photo_spreads is not None
+    assert torch.allclose(colorizer.photo_spreads, torch.tensor(spreads))
+    halftone = _halftone(32, 32)  # at the working size: what is matched is what comes out
+    prepared = colorizer.prepare(halftone)
+    colors = RandomColors(n=6, seed=3)
+    taken = colors.photos(2)
+    matched = prepared.colorize(colors, keep_luma=False)
+    plain = prepared.colorize(RandomColors(n=6, seed=3, spread="none"), keep_luma=False)
+    assert torch.equal(
+        plain, prepared.colorize(CodeColors(colorizer.sample_codes(6, 3)), keep_luma=False)
+    )
+    before, after = chroma_statistics(plain), chroma_statistics(matched)
+    # each sample takes its photo's spread (Cb wider than Cr for photo 0, narrower for photo
+    # 1; the tiny random networks' own are about equal), its mean color kept
+    assert set(taken.tolist()) == {0, 1}
+    wider_cb = after[:, 2] > after[:, 3]
+    assert torch.equal(wider_cb, taken == 0)
+    assert torch.all((before[:, 2] - before[:, 3]).abs() < 0.003)
+    assert torch.allclose(after[:, :2], before[:, :2], atol=0.01)
+    # slices take the photos of the whole
+    assert torch.allclose(
+        prepared.colorize(colors, start=2, stop=4, keep_luma=False), matched[2:4], atol=1e-5
+    )
+    # a bundle without spreads (the tiny one) keeps the networks' colors
+    bare = Colorizer(original, device="cpu")
+    assert bare.photo_spreads is None
+    bare_prepared = bare.prepare(halftone)
+    assert torch.equal(
+        bare_prepared.colorize(RandomColors(n=2, seed=3)),
+        bare_prepared.colorize(RandomColors(n=2, seed=3, spread="none")),
+    )

@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from halftint.checkpoint import load_bundle
+from halftint.data import chroma_spreads, load_photos, training_split
 from halftint.errors import UsageError
 from halftint.io import read_image, write_image
 from halftint.train.config import TrainConfig, apply, resolve, to_toml
@@ -84,7 +85,7 @@ def _records(run: Path, stage: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines]
 
 
-def test_all_writes_every_part_of_a_run(finished_run: Path) -> None:
+def test_all_writes_every_part_of_a_run(finished_run: Path, photos: Path) -> None:
     assert (finished_run / "config.toml").is_file()
     for stage in STAGES:
         assert (finished_run / stage / "state.pt").is_file()
@@ -102,6 +103,12 @@ def test_all_writes_every_part_of_a_run(finished_run: Path) -> None:
     assert bundle.meta["halftone_methods"][0] == "floyd-steinberg"
     assert bundle.meta["reverse_halftone"] == "floyd-steinberg"  # the mixture's most used
     assert set(bundle.meta["metrics"]) == set(STAGES)
+    # the training photos' chroma spreads at the working size, one pair per photo
+    train, _ = training_split(photos, None, TrainConfig().val_fraction)
+    expected = chroma_spreads(load_photos(train, 128).images, 32)
+    assert len(bundle.meta["photo_spreads"]) == len(train) >= 2
+    assert bundle.meta["photo_spreads"] == [[round(x, 5) for x in pair] for pair in expected]
+    assert all(0.01 < x < 0.5 for pair in expected for x in pair)
 
 
 def test_colorize_loads_the_exported_bundle(finished_run: Path, tmp_path: Path) -> None:
@@ -643,8 +650,11 @@ def test_a_converted_bundle_keeps_its_parent_and_screen_periods(
     assert exported.returncode == 0, exported.stderr
     converted = _halftint("weights", "convert", str(tmp_path / "named"), str(tmp_path / "half"))
     assert converted.returncode == 0, converted.stderr
+    parent_meta = json.loads((finished_run / "bundle" / "bundle.json").read_text(encoding="utf-8"))
     for folder in ("named", "half"):
         meta = json.loads((tmp_path / folder / "bundle.json").read_text(encoding="utf-8"))
         assert meta["name"] == "named"  # a bundle exported elsewhere is named after its folder
         assert meta["parent"]["name"] == "all"
         assert meta["screen_periods"] == [3.0, 10.0]
+        # G is the parent's: so are the photo spreads random colorings take
+        assert meta["photo_spreads"] == parent_meta["photo_spreads"]

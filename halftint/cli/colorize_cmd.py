@@ -149,6 +149,15 @@ def colorize(  # noqa: PLR0917  (Typer maps every option to a parameter)
     count: int | None = typer.Option(
         None, "-n", "--count", metavar="N", help="With --random: this many colorings per input."
     ),
+    random_spread: str | None = typer.Option(
+        None,
+        "--random-spread",
+        metavar="MODE",
+        help="With --random: photos (each coloring takes the color spread of one of the "
+        "bundle's training photos, drawn from --seed; the default) or none (the networks' "
+        "colors as they are).",
+        show_default=False,
+    ),
     interpolate: int | None = typer.Option(
         None,
         "--interpolate",
@@ -197,6 +206,7 @@ def colorize(  # noqa: PLR0917  (Typer maps every option to a parameter)
     """
     mode = _choose_mode(ref, random, count, interpolate, grid)
     match = _parse_match("none" if no_match_ref else match_ref)
+    spread = _parse_random_spread(random_spread, mode)
     screen_setting = _parse_screen(screen)
     samples = count or 1
     inputs_found = _collect(inputs)
@@ -216,7 +226,7 @@ def colorize(  # noqa: PLR0917  (Typer maps every option to a parameter)
         assert reference is not None and ref is not None
         colors = ReferenceColors(_reference(colorizer, reference, ref), match)
     elif mode == "random":
-        colors = RandomColors(samples, seed)
+        colors = RandomColors(samples, seed, spread)
     else:
         assert interpolate is not None
         colors = InterpolatedColors(corners=4, steps=interpolate, seed=seed)
@@ -425,6 +435,19 @@ def _parse_match(text: str) -> str:
         return DEFAULT_MATCH
     if text not in MATCH_MODES:
         raise UsageError(f"--match-ref {text!r}: choose one of {', '.join(MATCH_MODES)}")
+    return text
+
+
+def _parse_random_spread(text: str | None, mode: str) -> str:
+    """`--random-spread`: one of `match.RANDOM_SPREADS`, with --random only."""
+    from halftint.match import DEFAULT_RANDOM_SPREAD, RANDOM_SPREADS
+
+    if text is None:
+        return DEFAULT_RANDOM_SPREAD
+    if mode != "random":
+        raise UsageError("--random-spread goes with --random only")
+    if text not in RANDOM_SPREADS:
+        raise UsageError(f"--random-spread {text!r}: choose one of {', '.join(RANDOM_SPREADS)}")
     return text
 
 

@@ -379,7 +379,10 @@ def _print_tables(
         f"{colorization.baseline_delta_e:.2f}",
     )
     color.add_row(
-        "diversity ΔE2000 (random samples)", f"{colorization.diversity_delta_e:.2f}", "", "0"
+        "diversity ΔE2000 (random samples)",
+        f"{colorization.diversity_delta_e:.2f}",
+        f"{colorization.network_diversity_delta_e:.2f}",
+        "0",
     )
     color.add_row(
         "reference fidelity (share of pairs)",
@@ -390,19 +393,19 @@ def _print_tables(
     color.add_row(
         "colorfulness (reconstruction / random)",
         f"{colorization.colorfulness:.1f} / {colorization.random_colorfulness:.1f}",
-        f"{colorization.network_colorfulness:.1f}",
+        f"{colorization.network_colorfulness:.1f} / {colorization.network_random_colorfulness:.1f}",
         f"truth {colorization.truth_colorfulness:.1f}",
     )
     color.add_row(
         "random samples: chroma spread / truth's",
         _ratio(colorization.spread_ratio(colorization.random_chroma_spread)),
-        "",
+        _ratio(colorization.spread_ratio(colorization.network_random_chroma_spread)),
         "0",
     )
     color.add_row(
         "random samples: ΔE2000 of the best",
         f"{colorization.best_random_delta_e:.2f}",
-        "",
+        f"{colorization.network_best_random_delta_e:.2f}",
         f"{colorization.baseline_delta_e:.2f}",
     )
     target.print(color)

@@ -201,6 +201,7 @@ def convert(
     if out.exists() and not overwrite:
         raise UsageError(f"{out} exists; pass --overwrite to replace it")
 
+    from halftint.bundle import photo_spreads
     from halftint.checkpoint import load_bundle, save_bundle
     from halftint.hub import resolve_bundle
 
@@ -220,6 +221,7 @@ def convert(
         parent=meta.get("parent"),
         screen_periods=meta.get("screen_periods"),
         reverse_halftone=original.reverse_halftone,
+        photo_spreads=photo_spreads(meta),
     )
     converted = load_bundle(out)
     change = largest_weight_change(original.networks, converted.networks)

@@ -289,6 +289,9 @@ def _score_colorization(
             [references.code, RandomColors(samples, seed).codes(references.code.shape[1])]
         )
         rgb = prepared.colorize(CodeColors(codes))
+        # random mode as `colorize --random` runs it: the same codes, each sample given a
+        # training photo's chroma spread when the bundle records them
+        random_run = _numpy(prepared.colorize(RandomColors(samples, seed)))
         # reference mode as `colorize --ref` runs it: matched to the reference's colors
         matched = {
             mode: _numpy(prepared.colorize(ReferenceColors(references, match=mode)))
@@ -297,11 +300,11 @@ def _score_colorization(
         }
     outputs = _numpy(rgb)
     network_reconstruction, network_referenced = outputs[0], outputs[1]
-    random_samples = list(outputs[2:])
+    network_samples = list(outputs[2:])
+    random_samples = list(random_run)
     reconstruction, referenced = (
         matched[match] if match != "none" else (network_reconstruction, network_referenced)
     )
-    pair_differences = [delta_e(a, b) for a, b in itertools.combinations(random_samples, 2)]
     variants = {
         "model": referenced,
         "networks": network_referenced,
@@ -319,10 +322,8 @@ def _score_colorization(
         "baseline_psnr": psnr(no_color, truth),
         "baseline_ssim": ssim(no_color, truth),
         "baseline_delta_e": delta_e(no_color, truth),
-        "diversity_delta_e": float(np.mean(pair_differences)),
-        "random_colorfulness": float(np.mean([colorfulness(x) for x in random_samples])),
-        "random_chroma_spread": float(np.mean([chroma_spread(x) for x in random_samples])),
-        "best_random_delta_e": min(delta_e(x, truth) for x in random_samples),
+        **_random_measures(random_samples, truth, prefix=""),
+        **_random_measures(network_samples, truth, prefix="network_"),
         "truth_colorfulness": colorfulness(truth),
         "truth_chroma_spread": chroma_spread(truth),
     }
@@ -338,6 +339,18 @@ def _reconstruction_measures(
         f"{prefix}ssim": ssim(reconstruction, truth),
         f"{prefix}delta_e": delta_e(reconstruction, truth),
         f"{prefix}colorfulness": colorfulness(reconstruction),
+    }
+
+
+def _random_measures(
+    samples: list[np.ndarray], truth: np.ndarray, *, prefix: str
+) -> dict[str, float]:
+    pairs = [delta_e(a, b) for a, b in itertools.combinations(samples, 2)]
+    return {
+        f"{prefix}diversity_delta_e": float(np.mean(pairs)),
+        f"{prefix}random_colorfulness": float(np.mean([colorfulness(x) for x in samples])),
+        f"{prefix}random_chroma_spread": float(np.mean([chroma_spread(x) for x in samples])),
+        f"{prefix}best_random_delta_e": min(delta_e(x, truth) for x in samples),
     }
 
 

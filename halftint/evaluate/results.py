@@ -76,6 +76,12 @@ class ColorizationScores:
     random_chroma_spread: float = 0.0
     best_random_delta_e: float = 0.0
     truth_chroma_spread: float = 0.0
+    # random mode with the networks' colors alone (`colorize --random --random-spread none`;
+    # the fields above without `network_` are as `colorize --random` runs by default)
+    network_diversity_delta_e: float = 0.0
+    network_random_colorfulness: float = 0.0
+    network_random_chroma_spread: float = 0.0
+    network_best_random_delta_e: float = 0.0
     # cross-reference protocol by variant (`TRANSFER_VARIANTS`), and photo i's reference index
     cross_reference: dict[str, TransferScores] = field(default_factory=dict)
     reference_pairs: list[int] = field(default_factory=list)

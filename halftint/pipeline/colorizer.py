@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from halftint.bundle import REQUIRED_NETWORKS
+from halftint.bundle import REQUIRED_NETWORKS, photo_spreads
 from halftint.checkpoint import Bundle
 from halftint.color import chroma_statistics, match_chroma, recombine_luminance
 from halftint.coloring import (
@@ -105,6 +105,8 @@ class Colorizer:
         working_size: the short side the colorization part runs at.
         halftone_method: the halftoner the reverse cascade re-makes its input with.
         screen_periods: the clustered-dot periods (px) the bundle's IHN was trained on.
+        photo_spreads: `(k, 2)` the bundle's training photos' chroma spreads, which random
+            colorings take theirs from (`RandomColors.spread`); None when it records none.
         z_dim: size of a color code.
         tile_size: the largest IHN tile side; chosen from free memory at each call when None;
             set (halved) when a CUDA device runs out of memory.
@@ -139,6 +141,8 @@ class Colorizer:
                 f"the bundle's halftone method {self.halftone_method!r} is unknown to this "
                 f"halftint (known: {', '.join(METHODS)}); upgrade halftint"
             )
+        spreads = photo_spreads(bundle.meta)
+        self.photo_spreads = torch.tensor(spreads) if spreads else None
         periods = bundle.meta.get("screen_periods") or DEFAULT_SCREEN_PERIODS
         self.screen_periods = (float(periods[0]), float(periods[1]))
         self.z_dim = self.encoder.config.z_dim
@@ -456,7 +460,11 @@ class Colorizer:
                 raise ValueError("a slice of random colors needs a seed: each draw is new without")
             # the first `stop` codes: sample i depends on the seed only, so these are the ones
             # drawing all of them would give
-            return self.sample_codes(stop, colors.seed)[start:], None, "none"
+            codes = self.sample_codes(stop, colors.seed)[start:]
+            if colors.spread == "none" or self.photo_spreads is None:
+                return codes, None, "none"
+            photos = colors.photos(len(self.photo_spreads))[start:stop]
+            return codes, self.photo_spreads[photos], "spread"
         if colors.seed is None and (start, stop) != (0, count):
             raise ValueError("a slice of an interpolation needs a seed: each draw is new without")
         codes = self.interpolation_codes(

@@ -3,8 +3,9 @@
 The bundle takes each network from the state of the stage that trained it (or, for stages the
 run did not train, from its parent bundle, `init_from`), records the preset,
 the working size, the halftone methods (most used first), the method the colorizer re-makes
-halftones with (`reverse_halftone`: the most used), the data and the last validation metrics of
-every stage.
+halftones with (`reverse_halftone`: the most used), the data, the training photos' chroma
+spreads (`photo_spreads`, what random colorings take theirs from) and the last validation
+metrics of every stage.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from halftint.bundle import REQUIRED_NETWORKS
+from halftint.bundle import REQUIRED_NETWORKS, photo_spreads
 from halftint.checkpoint import save_bundle
-from halftint.data import data_label
+from halftint.data import chroma_spreads, data_label, load_photos, training_split
 from halftint.errors import Setting, UsageError
 from halftint.nets import Preset, build_networks
 from halftint.train.config import (
@@ -122,6 +123,7 @@ def export_bundle(
         overwrite=overwrite,
         parent=parent.record() if parent is not None else None,
         screen_periods=screen_periods or _screen_periods(config, parent, inherited),
+        photo_spreads=_photo_spreads(config, parent, inherited),
     )
 
 
@@ -134,6 +136,22 @@ def _screen_periods(
         return (float(periods[0]), float(periods[1])) if periods else None
     low, high = config.halftone.clustered_period
     return (low, high)
+
+
+def _photo_spreads(
+    config: TrainConfig, parent: ParentBundle | None, inherited: list[str]
+) -> list[tuple[float, float]]:
+    """The training photos' chroma spreads (`bundle.photo_spreads`): of the run's photos when
+    it trained G, else the parent's (none when its photos are no longer where they were)."""
+    if parent is not None and "generator" in inherited:
+        return photo_spreads(parent.meta)
+    try:
+        paths, _ = training_split(config.data, config.val_data, config.val_fraction)
+    except UsageError:
+        return []
+    # decoded a few times larger than needed (then shrunk exactly): memory stays small
+    photos = load_photos(paths, 4 * config.crop_size).images
+    return chroma_spreads(photos, config.crop_size)
 
 
 def _data_description(

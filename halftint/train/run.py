@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from halftint.data import MAX_PHOTO_SIDE, data_label, find_photos, load_photos, split_photos
+from halftint.data import MAX_PHOTO_SIDE, data_label, load_photos, training_split
 from halftint.devices import parse_device, resolve_device
 from halftint.errors import Setting, UsageError
 from halftint.nets import Preset
@@ -186,13 +186,7 @@ def load_training_photos(config: TrainConfig, reporter: Reporter) -> TrainingPho
     Raises:
         UsageError: the data folder is missing or empty, or none of its photos can be read.
     """
-    paths = find_photos(config.data)
-    if config.val_data:
-        train_paths, val_paths = paths, find_photos(config.val_data, setting="val_data")
-    else:
-        train_paths, val_paths = split_photos(paths, config.data, config.val_fraction)
-        if not train_paths:  # a tiny folder whose every photo hashed into validation
-            train_paths, val_paths = val_paths, []
+    train_paths, val_paths = training_split(config.data, config.val_data, config.val_fraction)
     reporter.note(f"decoding {len(train_paths)} training and {len(val_paths)} validation photos")
     train = load_photos(train_paths, MAX_PHOTO_SIDE)
     val = load_photos(val_paths, MAX_PHOTO_SIDE)

@@ -1,0 +1,71 @@
+"""Border bands: how far the edges of a colorization stand out on an even print.
+
+    python benchmarks/border_bands.py [--weights BUNDLE ...] [--samples 8] [--seed 0]
+
+A uniform gray (tones 0.5, 0.25, 0.75) of odd size, 251 rows by 333 columns, is halftoned with
+Floyd–Steinberg and colorized in random mode, with the bundle's photo spreads and with the
+networks' colors alone (`--random-spread none`). Reported per tone, in 8-bit Cb/Cr units
+(`halftint.evaluate.measures.border_band`: the largest difference between the mean chroma of
+a border strip, 3 % of the shorter side wide, and the interior's; issue goal ≤ 2): the first
+sample's band / the band of the mean of all samples (a band that survives the mean comes from
+the print, not from the codes).
+
+Prints a Markdown table; the CPU and the thread count head the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+from ihn_pilots import cpu_model  # the same folder: benchmarks run as scripts
+
+from halftint.checkpoint import load_bundle
+from halftint.coloring import RandomColors
+from halftint.evaluate.measures import border_band
+from halftint.halftone import dither
+from halftint.hub import resolve_weights
+from halftint.match import RANDOM_SPREADS
+from halftint.pipeline import Colorizer
+
+TONES = (0.5, 0.25, 0.75)
+SHAPE = (251, 333)
+
+
+def bands(colorizer: Colorizer, spread: str, samples: int, seed: int) -> list[str]:
+    cells = []
+    for tone in TONES:
+        gray = np.full(SHAPE, tone, np.float32)
+        halftone = np.asarray(dither(gray, "floyd-steinberg", seed=seed), dtype=np.float32)
+        with torch.inference_mode():
+            prepared = colorizer.prepare(torch.from_numpy(halftone)[None, None])
+            rgb = prepared.colorize(RandomColors(samples, seed, spread))
+        images = rgb.permute(0, 2, 3, 1).numpy()
+        cells.append(f"{border_band(images[0]):.1f} / {border_band(images.mean(axis=0)):.1f}")
+    return cells
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--weights", nargs="+", default=["lite-photos-v4"])
+    parser.add_argument("--samples", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"CPU: {cpu_model()}, {args.threads} thread(s)\n")
+    header = " | ".join(f"tone {tone}" for tone in TONES)
+    print(f"| bundle | random spread | {header} |")
+    print("|---|---|" + "---:|" * len(TONES))
+    for source in args.weights:
+        colorizer = Colorizer(load_bundle(resolve_weights(source)), device="cpu")
+        for spread in RANDOM_SPREADS:
+            if spread != "none" and colorizer.photo_spreads is None:
+                continue  # the same as "none" for a bundle that records no spreads
+            row = bands(colorizer, spread, args.samples, args.seed)
+            print(f"| {source} | {spread} | " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()
