@@ -9,7 +9,11 @@
    the ramp's middle 90 %: the ends are where paper white and solid ink clip), whether the column
    means rise monotonically (after smoothing over 5 columns, allowing 0.25 levels of noise), and
    the widest plateau (the longest run of columns whose 8-bit means are equal, goal ≤ 3 % of the
-   width: posterization shows as plateaus).
+   width: posterization shows as plateaus). Each method is also judged on its printable range:
+   the tones whose uniform patch the method prints with both ink and paper. Outside it every tone
+   prints alike (all paper or all ink), so no descreener can tell them apart; Atkinson, which
+   keeps only 3/4 of its error, prints every tone from 0.875 up as blank paper and every tone up
+   to 0.125 as solid ink, a quarter of the ramp.
 2. **Screen residue.** The photo (its luma, long side 1000 px) is printed as an 85 lpi screen at
    600 dpi (7.06 px period, 45°), and, as a scanned print, that print blurred (σ 0.8 px),
    resampled to 300 dpi and JPEG-compressed at quality 80. Reported: the power of the descreened
@@ -49,11 +53,25 @@ RAMP_METHODS = [
 ]
 
 
+def printable_range(method: str, options: dict[str, float]) -> tuple[float, float]:
+    """The lowest and highest 8-bit tone whose uniform 64² patch prints with ink and paper both."""
+    mixed = []
+    for level in range(256):
+        patch = np.full((64, 64), level / 255.0, dtype=np.float32)
+        ink = 1.0 - float(np.asarray(dither(patch, method, seed=0, **options)).mean())
+        if 0.0 < ink < 1.0:
+            mixed.append(level)
+    return (mixed[0], mixed[-1]) if mixed else (0.0, 255.0)
+
+
 def tone(colorizer: Colorizer) -> list[str]:
     width, height = 1024, 128
     ramp = np.tile(np.linspace(0.0, 1.0, width, dtype=np.float32), (height, 1))
-    rows = ["| method | worst column gap (8-bit levels, middle 90 %) | monotone | widest plateau |"]
-    rows.append("|---|---:|:---:|---:|")
+    rows = [
+        "| method | worst column gap (8-bit levels, middle 90 %) | printable range | "
+        "worst gap within it | monotone | widest plateau |",
+        "|---|---:|---:|---:|:---:|---:|",
+    ]
     lo, hi = int(0.05 * width), int(0.95 * width)
     for label, options in RAMP_METHODS:
         method = "clustered" if label.startswith("clustered") else label
@@ -63,6 +81,10 @@ def tone(colorizer: Colorizer) -> list[str]:
         means = gray[0, 0].numpy().mean(axis=0) * 255.0
         truth = ramp[0] * 255.0
         gap = float(np.abs(means - truth)[lo:hi].max())
+        low, high = printable_range(method, options)
+        inside = (truth >= low) & (truth <= high)
+        inside[:lo] = inside[hi:] = False
+        gap_inside = float(np.abs(means - truth)[inside].max()) if inside.any() else gap
         smooth = np.convolve(means, np.ones(5) / 5, mode="valid")
         monotone = bool(np.all(np.diff(smooth[lo:hi]) > -0.25))
         levels = np.round(means[lo:hi]).astype(int)
@@ -71,7 +93,8 @@ def tone(colorizer: Colorizer) -> list[str]:
             run = run + 1 if current == previous else 1
             longest = max(longest, run)
         rows.append(
-            f"| {label} | {gap:.2f} | {'yes' if monotone else 'no'} | "
+            f"| {label} | {gap:.2f} | {low:.0f}-{high:.0f} | {gap_inside:.2f} | "
+            f"{'yes' if monotone else 'no'} | "
             f"{longest} px ({100 * longest / width:.1f} %) |"
         )
     return rows

@@ -135,6 +135,55 @@ def test_encoder_crops_instead_of_distorting() -> None:
         assert torch.allclose(encoder(wide)[0], encoder(square)[0])
 
 
+def test_the_published_encoder_cannot_see_a_global_color_cast() -> None:
+    # each feature map's instance norm removes what a per-channel constant adds: the paper's E
+    # gives a photo and the same photo with a cast the same code (why its codes collapsed)
+    torch.manual_seed(2)
+    encoder = ReferenceEncoder(EncoderConfig(input_size=32, base_channels=4, pool_size=4)).eval()
+    photo = 0.2 + 0.5 * torch.rand(1, 3, 32, 32)
+    cast = photo + torch.tensor([0.1, 0.0, -0.1]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        assert torch.allclose(encoder(photo)[0], encoder(cast)[0], atol=1e-4)
+
+
+def test_an_encoder_with_color_statistics_starts_from_them() -> None:
+    from halftint.color import chroma_statistics
+    from halftint.nets.encoder import COLOR_CENTER, COLOR_SCALE, COLOR_START_LOGVAR
+
+    torch.manual_seed(3)
+    config = EncoderConfig(input_size=32, base_channels=4, pool_size=4, color_statistics=True)
+    encoder = ReferenceEncoder(config).eval()
+    plain = ReferenceEncoder(dataclasses.replace(config, color_statistics=False))
+    # a head of its own: four statistics to each code dimension, no bias
+    assert _count(encoder) == _count(plain) + 4 * config.z_dim
+    photo = 0.2 + 0.5 * torch.rand(2, 3, 32, 32)
+    cast = photo + torch.tensor([0.1, 0.0, -0.1]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        mu, logvar = encoder(photo)
+        cast_mu, _ = encoder(cast)
+    expected = (chroma_statistics(photo) - torch.tensor(COLOR_CENTER)) / torch.tensor(COLOR_SCALE)
+    assert torch.allclose(mu[:, :4], expected, atol=1e-5)
+    assert (cast_mu[:, :4] - mu[:, :4]).abs().max() > 1.0  # the cast moves the code
+    assert logvar.mean().item() == pytest.approx(COLOR_START_LOGVAR, abs=0.5)
+
+
+def test_a_trained_encoder_extends_to_one_with_color_statistics() -> None:
+    from halftint.train.parent import extend_network
+
+    config = EncoderConfig(input_size=32, base_channels=4, pool_size=4)
+    torch.manual_seed(4)
+    plain = ReferenceEncoder(config).eval()
+    grown = ReferenceEncoder(dataclasses.replace(config, color_statistics=True)).eval()
+    taken, new = extend_network(grown, plain.state_dict(), "encoder", "a bundle")
+    assert (taken, new) == (len(plain.state_dict()), 1)
+    photo = 0.2 + 0.5 * torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        # the old code, plus the statistics on its first four dimensions
+        before, after = plain(photo)[0], grown(photo)[0]
+    assert torch.allclose(after[:, 4:], before[:, 4:])
+    assert not torch.allclose(after[:, :4], before[:, :4])
+
+
 def test_discriminator_gives_one_map_per_scale() -> None:
     torch.manual_seed(0)
     with torch.device("meta"):

@@ -13,7 +13,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from halftint.color import chroma_statistics
 from halftint.nets.layers import check_image
+
+# `color.chroma_statistics` of a reference (mean Cb and Cr offsets, then their standard
+# deviations), centred and scaled by their spread over the 160 training photos of the `lite`
+# bundles at 128 px, so that each is about N(0, 1) from one photo to the next
+COLOR_CENTER = (-0.03, 0.0, 0.06, 0.05)
+COLOR_SCALE = (0.06, 0.05, 0.03, 0.03)
+# a fresh E with color statistics starts nearly deterministic (log-variance -4: sigma 0.14), as
+# trained encoders end, so the statistics are not drowned in the code's noise from the start
+COLOR_START_LOGVAR = -4.0
 
 
 @dataclass(frozen=True)
@@ -27,6 +37,11 @@ class EncoderConfig:
         residual_blocks: residual blocks at the widest level.
         pool_size: kernel and stride of the average pooling before the linear heads.
         z_dim: size of the color code.
+        color_statistics: a linear head of the reference's chroma statistics (standardized
+            by `COLOR_CENTER`, `COLOR_SCALE`) adds to mu; a fresh E's first four code
+            dimensions are those statistics. The convolutions cannot see a global color:
+            each feature map's instance norm removes its mean and scale, so a cast or a change
+            of saturation barely moves the paper's E (False, as published).
     """
 
     input_size: int = 256
@@ -35,6 +50,7 @@ class EncoderConfig:
     residual_blocks: int = 4
     pool_size: int = 8
     z_dim: int = 8
+    color_statistics: bool = False
 
     @property
     def pooled_side(self) -> int:
@@ -93,6 +109,9 @@ class ReferenceEncoder(nn.Module):
     `(B, z_dim)`. Dtype and device follow the input. Inside, the image is mapped to [-1, 1].
     """
 
+    color_center: torch.Tensor
+    color_scale: torch.Tensor
+
     def __init__(self, config: EncoderConfig | None = None) -> None:
         super().__init__()
         self.config = config = config or EncoderConfig()
@@ -122,10 +141,28 @@ class ReferenceEncoder(nn.Module):
         flat = width * config.pooled_side**2
         self.mu = nn.Linear(flat, config.z_dim)
         self.logvar = nn.Linear(flat, config.z_dim)
+        if config.color_statistics:
+            # a head of its own, added to mu: the features' heads keep their shapes, so a
+            # trained E without statistics extends to one with them (`init_extend`)
+            statistics = len(COLOR_CENTER)
+            self.color = nn.Linear(statistics, config.z_dim, bias=False)
+            self.register_buffer("color_center", torch.tensor(COLOR_CENTER), persistent=False)
+            self.register_buffer("color_scale", torch.tensor(COLOR_SCALE), persistent=False)
+            with torch.no_grad():
+                dims = min(statistics, config.z_dim)
+                self.color.weight.zero_()
+                self.color.weight[:dims, :dims].copy_(torch.eye(dims))
+                self.mu.weight[:dims].zero_()
+                self.mu.bias[:dims].zero_()
+                self.logvar.bias.fill_(COLOR_START_LOGVAR)
 
     def forward(self, reference: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """`(B, 3, H, W)` in [0, 1] -> `(mu, logvar)`, each `(B, z_dim)`."""
         check_image(reference, "reference", 3)
         image = fit_reference(reference, self.config.input_size)
         features = self.features(image * 2 - 1).flatten(1)
-        return self.mu(features), self.logvar(features)
+        mu = self.mu(features)
+        if self.config.color_statistics:
+            statistics = chroma_statistics(image.clamp(0.0, 1.0)).to(features.dtype)
+            mu = mu + self.color((statistics - self.color_center) / self.color_scale)
+        return mu, self.logvar(features)
