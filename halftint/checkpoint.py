@@ -362,11 +362,12 @@ def _load_network(root: Path, key: str) -> nn.Module:
         tensors = load_file(str(weights_path), device="cpu")
     except (SafetensorError, OSError) as error:
         raise WeightsError(f"{weights_path} is not a readable safetensors file: {error}") from error
-    _load_strict(network, tensors, weights_path)
+    load_strict(network, tensors, weights_path)
     return network
 
 
-def _load_strict(network: nn.Module, tensors: dict[str, torch.Tensor], source: Path) -> None:
+def state_mismatch(network: nn.Module, tensors: dict[str, torch.Tensor]) -> str | None:
+    """How `tensors` fail to fit `network` (missing or extra keys, a shape), or None if they fit."""
     expected = network.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
@@ -376,13 +377,25 @@ def _load_strict(network: nn.Module, tensors: dict[str, torch.Tensor], source: P
             parts.append(f"missing keys: {_describe_keys(missing, set(tensors))}")
         if unexpected:
             parts.append(f"unexpected keys: {_describe_keys(unexpected, set(expected))}")
-        raise WeightsError(f"{source} does not fit its config ({'; '.join(parts)})")
+        return "; ".join(parts)
     for name, reference in expected.items():
         if tensors[name].shape != reference.shape:
-            raise WeightsError(
-                f"{source}: {name} has shape {tuple(tensors[name].shape)}, the config needs "
+            return (
+                f"{name} has shape {tuple(tensors[name].shape)}, the config needs "
                 f"{tuple(reference.shape)}"
             )
+    return None
+
+
+def load_strict(network: nn.Module, tensors: dict[str, torch.Tensor], source: str | Path) -> None:
+    """Load `tensors` into `network`, every key and shape matching.
+
+    Raises:
+        WeightsError: a key is missing or extra, or a shape differs (named in one line).
+    """
+    problem = state_mismatch(network, tensors)
+    if problem is not None:
+        raise WeightsError(f"{source} does not fit its config ({problem})")
     # load_state_dict copies into the float32 parameters, casting half-precision storage back
     network.load_state_dict(tensors, strict=True)
 

@@ -658,3 +658,38 @@ def test_a_converted_bundle_keeps_its_parent_and_screen_periods(
         assert meta["screen_periods"] == [3.0, 10.0]
         # G is the parent's: so are the photo spreads random colorings take
         assert meta["photo_spreads"] == parent_meta["photo_spreads"]
+
+
+def _drop_a_saved_tensor(path: Path) -> str:
+    """Remove one of the IHN's tensors from the stage state at `path`, as if the preset had
+    gained a layer since the run was trained; the tensor's name."""
+    state = torch.load(path, weights_only=True)
+    dropped = sorted(state["networks"]["ihn"])[-1]
+    del state["networks"]["ihn"][dropped]
+    save_state(path, {key: value for key, value in state.items() if key != "format_version"})
+    return dropped
+
+
+def test_a_run_from_another_version_of_the_preset_is_refused_in_one_line(
+    photos: Path, finished_run: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    base = ("train", "ihn", "--data", str(photos), "--out", str(run), *QUICK)
+    assert _halftint(*base, "--steps", "1").returncode == 0
+    finished = tmp_path / "finished"
+    shutil.copytree(finished_run, finished)
+    for folder, command in (
+        (run, (*base, "--resume", "--steps", "2")),
+        (finished, ("train", "export", "--out", str(finished), "--to", str(tmp_path / "bundle"))),
+    ):
+        path = folder / "ihn" / "state.pt"
+        dropped = _drop_a_saved_tensor(path)
+        before = path.read_bytes()
+        result = _halftint(*command)
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr
+        last = result.stderr.strip().splitlines()[-1]
+        assert "its ihn does not fit the preset" in last and f"missing keys: {dropped}" in last
+        assert "--init-from" in last
+        assert path.read_bytes() == before
+    assert not (tmp_path / "bundle").exists()

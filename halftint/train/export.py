@@ -28,7 +28,7 @@ from halftint.train.config import (
 )
 from halftint.train.parent import ParentBundle, check_networks, open_parent
 from halftint.train.registry import NETWORK_SOURCES
-from halftint.train.state import MetricsLog, RunFolder, load_state
+from halftint.train.state import MetricsLog, RunFolder, load_networks, load_state
 
 # the stages whose networks every bundle needs (IHN; E and G; F)
 BUNDLE_STAGES = ("ihn", "colorizer", "fusion")
@@ -95,9 +95,10 @@ def export_bundle(
                 names.append(name)
                 inherited.append(name)
     networks = build_networks(preset, names)
-    for name, network in networks.items():
+    for name in networks:
         if name not in inherited:
-            network.load_state_dict(states[NETWORK_SOURCES[name]]["networks"][name])
+            stage = NETWORK_SOURCES[name]
+            load_networks(networks, states[stage], [name], run.state_path(stage))
     if parent is not None and inherited:
         for name, network in parent.load(inherited).items():
             networks[name].load_state_dict(network.state_dict())

@@ -36,6 +36,7 @@ from halftint.train.state import (
     MetricsLog,
     RunFolder,
     StopRequest,
+    load_networks,
     load_state,
     save_state,
     write_text_atomic,
@@ -361,6 +362,7 @@ def _make_stage(
     networks.update(_frozen_networks(stage_class, config, preset, run, reporter, parent=parent))
     stage = stage_class(networks, config, hardware)
     if state is not None:
+        load_networks(networks, state, stage_class.trained, run.state_path(stage_class.name))
         stage.load_state_dict(state)
     return stage, state
 
@@ -469,7 +471,7 @@ def _frozen_networks(
             reporter.note(f"{stage_class.name}: using {key} from the bundle {parent.name}")
             continue
         assert state is not None
-        networks[key].load_state_dict(state["networks"][key])
+        load_networks(networks, state, [key], run.state_path(source))
         if not state["finished"]:
             reporter.note(
                 f"note: using {key} from the unfinished {source} stage (step {state['step']} of "

@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import json
 import signal
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
 import torch
+from torch import nn
 
+from halftint.checkpoint import state_mismatch
 from halftint.errors import UsageError
 from halftint.files import atomic_replace
 
@@ -95,6 +98,26 @@ def load_state(path: Path) -> dict[str, Any] | None:
             f"{STATE_FORMAT_VERSION}); upgrade halftint"
         )
     return state
+
+
+def load_networks(
+    networks: Mapping[str, nn.Module], state: dict[str, Any], keys: Iterable[str], path: Path
+) -> None:
+    """Load the networks `keys` saved in a stage's `state` (read from `path`) into `networks`.
+
+    Raises:
+        UsageError: a saved network does not fit the one the preset builds (the preset changed
+            since the run was trained).
+    """
+    for key in keys:
+        problem = state_mismatch(networks[key], state["networks"][key])
+        if problem is not None:
+            raise UsageError(
+                f"{path}: its {key} does not fit the preset as this halftint builds it ({problem});"
+                " the run was trained with another version of the preset: continue it with the"
+                " halftint that trained it, or start a new run from its bundle with --init-from"
+            )
+        networks[key].load_state_dict(state["networks"][key])
 
 
 class MetricsLog:
