@@ -504,6 +504,7 @@ def test_a_parent_whose_network_predates_the_preset_is_refused_with_the_way_out(
     assert result.returncode == 2, result.stderr
     assert "its generator network has another config than preset lite's" in result.stderr
     assert """--set 'init_fresh=["generator"]'""" in result.stderr
+    assert """--set 'init_extend=["generator"]'""" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not run.exists()
 
 

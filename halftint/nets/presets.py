@@ -64,7 +64,9 @@ PAPER = Preset(name="paper", working_size=256)
 # copies of the paper's U-Net by pilots at equal CPU time (weights.md): 48 channels, 12 residual
 # blocks, about 125 GMAC per megapixel. F corrects the forward cascade's image instead of
 # predicting it (`FusionConfig.residual`): trained the paper's way, the narrow F was worse than
-# either cascade alone.
+# either cascade alone. E adds the reference's chroma statistics to its code
+# (`EncoderConfig.color_statistics`): with instance norm after every convolution it was nearly
+# blind to global color, and a pilot with the statistics followed references better (weights.md).
 LITE = Preset(
     name="lite",
     working_size=128,
@@ -76,7 +78,7 @@ LITE = Preset(
         base_sigma=1.2,
         use_noise=False,
     ),
-    encoder=EncoderConfig(input_size=128, base_channels=16, pool_size=8),
+    encoder=EncoderConfig(input_size=128, base_channels=16, pool_size=8, color_statistics=True),
     generator=GeneratorConfig(
         base_channels=16, depth=6, code="modulate", norm="instance", padding="reflect"
     ),

@@ -126,11 +126,13 @@ def check_networks(parent: ParentBundle, preset: Preset, keys: Iterable[str]) ->
             raise UsageError(
                 "{setting} {source}: its {key} network has another config than preset "
                 "{preset}'s (the preset has changed since the bundle was made); train {key} "
-                "from scratch instead ({fresh})",
+                "from scratch instead ({fresh}), or, where the preset only added to it, grow the "
+                "bundle's ({extend})",
                 **_about(parent.source),
                 key=key,
                 preset=preset.name,
                 fresh=Setting("init_fresh", [key]),
+                extend=Setting("init_extend", [key]),
             )
 
 
