@@ -364,6 +364,22 @@ def apply_color_shift(rgb: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return np.clip(rgb @ matrix.T, 0.0, 1.0).astype(np.float32)
 
 
+def smooth_gray(size: int, rng: np.random.Generator) -> np.ndarray:
+    """A `(size, size)` float32 gray in [0, 1] with no detail: a tone drawn uniformly, a linear
+    ramp in a random direction (half the time; up to half the tone range across the crop) and a
+    gentle low-frequency undulation (a 4x4 grid of random offsets, up to 0.05, bicubically
+    upsampled)."""
+    rows, columns = np.mgrid[0:size, 0:size].astype(np.float32) / max(1, size - 1) - 0.5
+    gray = np.full((size, size), rng.uniform(0.0, 1.0), dtype=np.float32)
+    if rng.random() < 0.5:
+        angle = rng.uniform(0.0, 2.0 * math.pi)
+        ramp = math.cos(angle) * columns + math.sin(angle) * rows
+        gray += np.float32(rng.uniform(0.0, 0.5)) * ramp
+    grid = rng.normal(0.0, 1.0, (4, 4)).astype(np.float32) * np.float32(rng.uniform(0.0, 0.05))
+    gray += cv2.resize(grid, (size, size), interpolation=cv2.INTER_CUBIC)
+    return np.clip(gray, 0.0, 1.0, out=gray)
+
+
 def _square_crop(photo: np.ndarray, side: int, size: int, rng: np.random.Generator) -> np.ndarray:
     """A random `side`² window of `photo`, resized to `size`² (float32 in [0, 1])."""
     height, width = photo.shape[:2]
@@ -390,6 +406,9 @@ class SampleMaker:
             0 means native crops: the scale is drawn log-uniformly from the photo's own pixels
             (1 output pixel per photo pixel) down to the whole short side in one crop, and
             `rescale` is unused.
+        smooth: the share of samples whose crop is a smooth synthetic gray (`smooth_gray`)
+            instead of a photo: large even areas of every tone, which photos have few of and
+            where error diffusion makes its most regular, screen-like patterns.
     """
 
     def __init__(
@@ -401,6 +420,7 @@ class SampleMaker:
         fields: Sequence[str] = SAMPLE_FIELDS,
         *,
         view_side: int = 0,
+        smooth: float = 0.0,
     ) -> None:
         unknown = sorted(set(fields) - set(SAMPLE_FIELDS))
         if unknown:
@@ -411,6 +431,7 @@ class SampleMaker:
         self.reference = reference
         self.fields = tuple(fields)
         self.view_side = view_side
+        self.smooth = smooth
 
     def scale(self, photo: np.ndarray, rng: np.random.Generator) -> float:
         """A crop's scale: output pixels per photo pixel (see `view_side`)."""
@@ -424,12 +445,16 @@ class SampleMaker:
     def __call__(self, photo: np.ndarray, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         """The sample's fields as float32 tensors in [0, 1] (see the module docstring)."""
         size = self.crop_size
-        short = min(photo.shape[:2])
-        side = min(short, max(1, round(size / self.scale(photo, rng))))
-        color = _square_crop(photo, side, size, rng)
-        if rng.random() < 0.5:
-            color = color[:, ::-1]
-        gray = color @ LUMA
+        if self.smooth > 0 and rng.random() < self.smooth:
+            gray = smooth_gray(size, rng)
+            color = np.repeat(gray[..., None], 3, axis=-1)
+        else:
+            short = min(photo.shape[:2])
+            side = min(short, max(1, round(size / self.scale(photo, rng))))
+            color = _square_crop(photo, side, size, rng)
+            if rng.random() < 0.5:
+                color = color[:, ::-1]
+            gray = color @ LUMA
         sample: dict[str, np.ndarray] = {"color": color, "gray": gray}
         screen = draw_screen(self.halftone, rng)
         scanned = rng.random() < self.halftone.scan_effects

@@ -24,6 +24,7 @@ from halftint.data import (
     is_validation,
     load_photos,
     simulate_scan,
+    smooth_gray,
     split_photos,
 )
 from halftint.errors import UsageError
@@ -211,3 +212,29 @@ def test_stream_sampler_splits_each_global_batch_over_processes() -> None:
     assert len(rank_0) == 3
     with pytest.raises(ValueError, match="does not split evenly"):
         StreamBatchSampler(start=0, batches=1, batch_size=3, world_size=2)
+
+
+def test_smooth_crops_are_even_grays_of_any_tone_and_only_their_share() -> None:
+    rng = np.random.default_rng(0)
+    grays = [smooth_gray(48, rng) for _ in range(200)]
+    for gray in grays:
+        assert gray.shape == (48, 48) and gray.dtype == np.float32
+        assert gray.min() >= 0.0 and gray.max() <= 1.0
+        # no detail: neighbouring pixels differ by a few 8-bit levels at most
+        assert np.abs(np.diff(gray, axis=1)).max() < 8 / 255
+    means = np.array([gray.mean() for gray in grays])
+    assert means.min() < 0.1 and means.max() > 0.9
+    photo = _photo(64, 64, 1)
+    fields = ("color", "gray", "halftone")
+    plain = SampleMaker(32, (0.6, 1.0), HalftoneSettings(), ReferenceSettings(), fields)
+    every = SampleMaker(32, (0.6, 1.0), HalftoneSettings(), ReferenceSettings(), fields, smooth=1.0)
+    half = SampleMaker(32, (0.6, 1.0), HalftoneSettings(), ReferenceSettings(), fields, smooth=0.5)
+    photo_gray = plain(photo, np.random.default_rng(3))["gray"]
+    smooth = every(photo, np.random.default_rng(3))
+    assert smooth["gray"].shape == photo_gray.shape and smooth["halftone"].shape == (1, 32, 32)
+    assert not torch.equal(smooth["gray"], photo_gray)
+    assert torch.equal(smooth["color"][0], smooth["color"][2])  # no color: a gray in RGB
+    # the photo is colored: count the samples of the half share that are gray
+    samples = [half(photo, np.random.default_rng(seed))["color"] for seed in range(200)]
+    flat = sum(bool(torch.equal(sample[0], sample[2])) for sample in samples)
+    assert 70 <= flat <= 130

@@ -49,6 +49,8 @@ class StageSchedule:
     `crop_size` is the side of this stage's crops (0: the run's `crop_size`). With `native`,
     crops are cut at every scale from the photos' own pixels down to the whole photo (see
     `halftint.data.SampleMaker`); otherwise from the run's downscaled view and `rescale`.
+    `smooth` is the share of training crops replaced by smooth synthetic grays (even tones,
+    ramps; `halftint.data.smooth_gray`); validation crops are always photos.
     """
 
     steps: int = 0
@@ -59,6 +61,7 @@ class StageSchedule:
     batch_size: int = 0
     crop_size: int = 0
     native: bool = False
+    smooth: float = 0.0
 
 
 @dataclass
@@ -343,6 +346,7 @@ def check(config: TrainConfig) -> None:
             0.0 <= schedule.lr_decay <= 1.0, f"{stage}.lr_decay", schedule.lr_decay, "in [0, 1]"
         )
         _require(schedule.batch_size >= 1, f"{stage}.batch_size", schedule.batch_size, ">= 1")
+        _require(0.0 <= schedule.smooth <= 1.0, f"{stage}.smooth", schedule.smooth, "in [0, 1]")
         _require(16 <= schedule.crop_size <= MAX_CROP, f"{stage}.crop_size", schedule.crop_size,
                  f"in [16, {MAX_CROP}]")  # fmt: skip
     halftone = config.halftone

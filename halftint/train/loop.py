@@ -8,6 +8,7 @@ run stopped after k steps and resumed ends with the same weights as one never st
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -172,6 +173,7 @@ def run_stage(
         config.reference,
         stage_class.fields,
         view_side=0 if schedule.native else config.cache_long_side,
+        smooth=schedule.smooth,
     )
     loader = _loader(
         maker,
@@ -182,7 +184,10 @@ def run_stage(
         stage=stage_name,
         total=total,
     )
-    val_batches = _validation_batches(photos, maker, config) if distributed.is_main else []
+    # validation on photos only, so that its figures compare across recipes
+    val_maker = copy.copy(maker)
+    val_maker.smooth = 0.0
+    val_batches = _validation_batches(photos, val_maker, config) if distributed.is_main else []
 
     interval = LossInterval(schedule.batch_size)
     checkpoints = Checkpoints(config)
