@@ -48,7 +48,7 @@ def bands(colorizer: Colorizer, spread: str, samples: int, seed: int) -> list[st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--weights", nargs="+", default=["lite-photos-v5"])
+    parser.add_argument("--weights", nargs="+", default=["lite-photos-v6"])
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
