@@ -495,16 +495,17 @@ def test_init_fresh_retrains_networks_the_bundle_has_and_keeps_the_frozen_ones(
 def test_a_parent_whose_network_predates_the_preset_is_refused_with_the_way_out(
     photos: Path, tmp_path: Path
 ) -> None:
-    # lite-photos-v3's G takes its code at the input; the lite preset's G now modulates
+    # lite-photos-v3's E has no color statistics and its G takes its code at the input: the
+    # first network that differs from the lite preset's is named
     run = tmp_path / "refused"
     result = _halftint(
         "train", "colorizer", "--data", str(photos), "--out", str(run), "--preset", "lite",
         "--init-from", "lite-photos-v3", "--steps", "1", tiny=False,
     )  # fmt: skip
     assert result.returncode == 2, result.stderr
-    assert "its generator network has another config than preset lite's" in result.stderr
-    assert """--set 'init_fresh=["generator"]'""" in result.stderr
-    assert """--set 'init_extend=["generator"]'""" in result.stderr
+    assert "its encoder network has another config than preset lite's" in result.stderr
+    assert """--set 'init_fresh=["encoder"]'""" in result.stderr
+    assert """--set 'init_extend=["encoder"]'""" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not run.exists()
 
 
