@@ -367,8 +367,7 @@ def _make_stage(
     networks.update(_frozen_networks(stage_class, config, preset, run, reporter, parent=parent))
     stage = stage_class(networks, config, hardware)
     if state is not None:
-        load_networks(networks, state, stage_class.trained, run.state_path(stage_class.name))
-        stage.load_state_dict(state)
+        stage.load_state_dict(state, run.state_path(stage_class.name))
     return stage, state
 
 

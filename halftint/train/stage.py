@@ -12,6 +12,7 @@ import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import torch
@@ -21,6 +22,7 @@ from torch import nn
 from halftint.devices import autocast
 from halftint.train.config import TrainConfig
 from halftint.train.ddp import Distributed, average_gradients
+from halftint.train.state import load_networks
 
 NetworkT = TypeVar("NetworkT", bound=nn.Module)
 
@@ -132,10 +134,10 @@ class Stage(ABC):
             "optimizers": {key: opt.state_dict() for key, opt in self.optimizers.items()},
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what `state_dict` returned (strictly: every key must match)."""
-        for key in self.trained:
-            self.networks[key].load_state_dict(state["networks"][key])
+    def load_state_dict(self, state: dict[str, Any], source: Path) -> None:
+        """Restore what `state_dict` returned, as read from `source` (strictly: a network that
+        does not fit is refused in one line, see `state.load_networks`)."""
+        load_networks(self.networks, state, self.trained, source)
         for key, optimizer in self.optimizers.items():
             optimizer.load_state_dict(state["optimizers"][key])
 
