@@ -380,6 +380,30 @@ def smooth_gray(size: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(gray, 0.0, 1.0, out=gray)
 
 
+def smooth_color(gray: np.ndarray, rng: np.random.Generator, strength: float = 0.2) -> np.ndarray:
+    """`gray` given one even color: `(H, W, 3)` float32 whose luma is `gray` exactly.
+
+    A chroma direction is drawn uniformly in the plane of colors with no luma and a magnitude
+    uniformly up to `strength` (RGB units; 0.2 is a clearly colored but not vivid tone); where
+    a channel would leave [0, 1] the offset is shortened for that pixel, so light and dark ends
+    fade to neutral, as even areas of photos do. With the smooth gray (`smooth_gray`) this is a
+    sample with no content whose only right answer is one color everywhere.
+    """
+    luma = LUMA.astype(np.float64)
+    first = np.cross(luma, (1.0, 0.0, 0.0))
+    second = np.cross(luma, first)
+    angle = rng.uniform(0.0, 2.0 * math.pi)
+    direction = math.cos(angle) * first / np.linalg.norm(first)
+    direction += math.sin(angle) * second / np.linalg.norm(second)
+    offset = (rng.uniform(0.0, strength) * direction).astype(np.float32)
+    tone = gray[..., None]
+    with np.errstate(divide="ignore"):  # a zero channel of the offset allows any length
+        room_up = np.where(offset > 0, (1.0 - tone) / offset, np.inf)
+        room_down = np.where(offset < 0, -tone / offset, np.inf)
+    scale = np.minimum(1.0, np.minimum(room_up, room_down).min(axis=-1, keepdims=True))
+    return np.clip(tone + scale * offset, 0.0, 1.0).astype(np.float32)
+
+
 def _square_crop(photo: np.ndarray, side: int, size: int, rng: np.random.Generator) -> np.ndarray:
     """A random `side`² window of `photo`, resized to `size`² (float32 in [0, 1])."""
     height, width = photo.shape[:2]
@@ -407,8 +431,10 @@ class SampleMaker:
             (1 output pixel per photo pixel) down to the whole short side in one crop, and
             `rescale` is unused.
         smooth: the share of samples whose crop is a smooth synthetic gray (`smooth_gray`)
-            instead of a photo: large even areas of every tone, which photos have few of and
-            where error diffusion makes its most regular, screen-like patterns.
+            in one even color (`smooth_color`, also its reference) instead of a photo: large
+            even areas of every tone, which photos have few of and where error diffusion makes
+            its most regular, screen-like patterns, and where a colorizer has nothing to
+            paint but one color.
     """
 
     def __init__(
@@ -445,9 +471,10 @@ class SampleMaker:
     def __call__(self, photo: np.ndarray, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         """The sample's fields as float32 tensors in [0, 1] (see the module docstring)."""
         size = self.crop_size
-        if self.smooth > 0 and rng.random() < self.smooth:
+        smooth = self.smooth > 0 and rng.random() < self.smooth
+        if smooth:
             gray = smooth_gray(size, rng)
-            color = np.repeat(gray[..., None], 3, axis=-1)
+            color = smooth_color(gray, rng)
         else:
             short = min(photo.shape[:2])
             side = min(short, max(1, round(size / self.scale(photo, rng))))
@@ -466,7 +493,8 @@ class SampleMaker:
             target = color if matrix is None else apply_color_shift(color, matrix)
             sample["target"] = target
             if "reference" in self.fields:
-                view = self._reference_view(photo, rng)
+                # a smooth crop's reference is its own even color: nothing else describes it
+                view = color if smooth else self._reference_view(photo, rng)
                 sample["reference"] = view if matrix is None else apply_color_shift(view, matrix)
             if "color_halftone" in self.fields:
                 sample["color_halftone"] = screen.apply_color(np.ascontiguousarray(target))

@@ -24,6 +24,7 @@ from halftint.data import (
     is_validation,
     load_photos,
     simulate_scan,
+    smooth_color,
     smooth_gray,
     split_photos,
 )
@@ -225,16 +226,43 @@ def test_smooth_crops_are_even_grays_of_any_tone_and_only_their_share() -> None:
     means = np.array([gray.mean() for gray in grays])
     assert means.min() < 0.1 and means.max() > 0.9
     photo = _photo(64, 64, 1)
-    fields = ("color", "gray", "halftone")
-    plain = SampleMaker(32, (0.6, 1.0), HalftoneSettings(), ReferenceSettings(), fields)
-    every = SampleMaker(32, (0.6, 1.0), HalftoneSettings(), ReferenceSettings(), fields, smooth=1.0)
-    half = SampleMaker(32, (0.6, 1.0), HalftoneSettings(), ReferenceSettings(), fields, smooth=0.5)
+    fields = ("color", "gray", "halftone", "target", "reference")
+    settings = ReferenceSettings(color_shift=0.0)
+    plain = SampleMaker(32, (0.6, 1.0), HalftoneSettings(), settings, fields)
+    every = SampleMaker(32, (0.6, 1.0), HalftoneSettings(), settings, fields, smooth=1.0)
+    half = SampleMaker(32, (0.6, 1.0), HalftoneSettings(), settings, fields, smooth=0.5)
     photo_gray = plain(photo, np.random.default_rng(3))["gray"]
     smooth = every(photo, np.random.default_rng(3))
     assert smooth["gray"].shape == photo_gray.shape and smooth["halftone"].shape == (1, 32, 32)
     assert not torch.equal(smooth["gray"], photo_gray)
-    assert torch.equal(smooth["color"][0], smooth["color"][2])  # no color: a gray in RGB
-    # the photo is colored: count the samples of the half share that are gray
-    samples = [half(photo, np.random.default_rng(seed))["color"] for seed in range(200)]
-    flat = sum(bool(torch.equal(sample[0], sample[2])) for sample in samples)
+
+    def is_even(gray: torch.Tensor) -> bool:
+        return float((gray[..., 1:] - gray[..., :-1]).abs().max()) < 8 / 255
+
+    assert is_even(smooth["gray"]) and is_even(smooth["color"])
+    assert torch.equal(smooth["reference"], smooth["target"])  # its reference is its own color
+    luma = torch.tensor(LUMA).view(3, 1, 1)
+    assert torch.allclose((smooth["color"] * luma).sum(0), smooth["gray"][0], atol=1e-5)
+    # one color: the chroma of every pixel points one way
+    chroma = (smooth["color"] - smooth["gray"]).reshape(3, -1)
+    strongest = chroma[:, chroma.norm(dim=0).argmax()]
+    cosine = (strongest @ chroma) / (strongest.norm() * chroma.norm(dim=0)).clamp_min(1e-9)
+    assert float(cosine[chroma.norm(dim=0) > 1e-4].min()) > 0.999
+    # a photo's reference is another view of it: count the samples of the half share that are not
+    samples = [half(photo, np.random.default_rng(seed)) for seed in range(200)]
+    flat = sum(bool(torch.equal(sample["reference"], sample["target"])) for sample in samples)
     assert 70 <= flat <= 130
+
+
+def test_smooth_colors_keep_the_gray_and_stay_in_range_at_every_tone() -> None:
+    rng = np.random.default_rng(1)
+    colors = []
+    for tone in (0.0, 0.02, 0.5, 0.98, 1.0):
+        gray = np.full((8, 8), tone, np.float32)
+        color = smooth_color(gray, rng, strength=0.5)
+        assert color.shape == (8, 8, 3) and color.dtype == np.float32
+        assert color.min() >= 0.0 and color.max() <= 1.0
+        np.testing.assert_allclose(color @ LUMA, gray, atol=1e-6)
+        colors.append(color)
+    assert np.abs(colors[2] - 0.5).max() > 0.02  # a mid tone takes a color
+    assert np.abs(colors[0]).max() == 0.0 and np.abs(colors[-1] - 1.0).max() == 0.0

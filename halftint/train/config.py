@@ -50,7 +50,8 @@ class StageSchedule:
     crops are cut at every scale from the photos' own pixels down to the whole photo (see
     `halftint.data.SampleMaker`); otherwise from the run's downscaled view and `rescale`.
     `smooth` is the share of training crops replaced by smooth synthetic grays (even tones,
-    ramps; `halftint.data.smooth_gray`); validation crops are always photos.
+    ramps; `halftint.data.smooth_gray`) in one even color, which is also their reference
+    (`halftint.data.smooth_color`); validation crops are always photos.
     """
 
     steps: int = 0
