@@ -10,7 +10,15 @@ a border strip, 3 % of the shorter side wide, and the interior's; issue goal ≤
 sample's band / the band of the mean of all samples (a band that survives the mean comes from
 the print, not from the codes).
 
-Prints a Markdown table; the CPU and the thread count head the output.
+A second table shows where the bands come from, with G alone (the forward cascade, the mean
+of 8 codes, at working resolution): on the descreened print, on an exactly even gray of the
+same mean, and on the descreened print with its deviations from that mean scaled by 0.1. The
+descreened print of an even tone is even to within about one 8-bit level, a little more near
+the edges (the halftone's own border rows); G normalises each image by its own statistics, so
+on an even print those sub-level deviations are all it sees and it turns them into bands:
+the band is as large at 0.1 of the deviations as at all of them, and gone on an exact even gray.
+
+Prints Markdown tables; the CPU and the thread count head the output.
 """
 
 from __future__ import annotations
@@ -19,10 +27,12 @@ import argparse
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from ihn_pilots import cpu_model  # the same folder: benchmarks run as scripts
 
 from halftint.checkpoint import load_bundle
 from halftint.coloring import RandomColors
+from halftint.edges import canny_edges
 from halftint.evaluate.measures import border_band
 from halftint.halftone import dither
 from halftint.hub import resolve_weights
@@ -46,6 +56,25 @@ def bands(colorizer: Colorizer, spread: str, samples: int, seed: int) -> list[st
     return cells
 
 
+def cause(colorizer: Colorizer, seed: int) -> list[float]:
+    """G's band on the descreened print / an exact even gray / 0.1 of the print's deviations."""
+    gray = np.full(SHAPE, 0.5, np.float32)
+    halftone = np.asarray(dither(gray, "floyd-steinberg", seed=seed), dtype=np.float32)
+    with torch.inference_mode():
+        descreened = colorizer.prepare(torch.from_numpy(halftone)[None, None]).gray
+        scale = colorizer.working_size / min(SHAPE)
+        size = (round(SHAPE[0] * scale), round(SHAPE[1] * scale))
+        small = F.interpolate(descreened, size=size, mode="bilinear", antialias=True)
+        codes = colorizer.sample_codes(8, seed)
+        mean = small.mean()
+        found = []
+        for image in (small, torch.full_like(small, float(mean)), mean + 0.1 * (small - mean)):
+            batch = image.expand(codes.shape[0], -1, -1, -1)
+            colors = colorizer.generator(batch, canny_edges(batch), codes)
+            found.append(border_band(colors.mean(dim=0).permute(1, 2, 0).numpy()))
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--weights", nargs="+", default=["lite-photos-v6"])
@@ -65,6 +94,15 @@ def main() -> None:
                 continue  # the same as "none" for a bundle that records no spreads
             row = bands(colorizer, spread, args.samples, args.seed)
             print(f"| {source} | {spread} | " + " | ".join(row) + " |")
+    print(
+        "\n| bundle | G alone, tone 0.5, mean of 8 codes: descreened print | exact even gray "
+        "| 0.1 of the print's deviations |"
+    )
+    print("|---|---:|---:|---:|")
+    for source in args.weights:
+        colorizer = Colorizer(load_bundle(resolve_weights(source)), device="cpu")
+        row = " | ".join(f"{band:.1f}" for band in cause(colorizer, args.seed))
+        print(f"| {source} | {row} |")
 
 
 if __name__ == "__main__":
