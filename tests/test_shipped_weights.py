@@ -1,6 +1,6 @@
 """The bundle shipped inside the package: it installs with the wheel, verifies, and colorizes.
 
-These tests use the real default weights (`halftint/weights/lite-photos-v3/`), so they check
+These tests use the real default weights (`halftint/weights/<DEFAULT_BUNDLE>/`), so they check
 what a user gets right after `pip install`: the bundle is package data of the built wheel (not
 only present in the source tree), `colorize` without `--weights` picks it, and its output on an
 example print is a colorization — neither gray nor flat.
