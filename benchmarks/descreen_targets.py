@@ -1,7 +1,7 @@
 """Descreening targets that PSNR does not show: tone on a ramp, and screen residue.
 
     python benchmarks/descreen_targets.py --photo ../shared/data/photos/val/SOME.jpg \\
-        [--weights BUNDLE] [--threads 2]
+        [--weights BUNDLE] [--threads 2] [--long-side 1000] [--skip-tone]
 
 1. **Tone.** A linear ramp 0 → 1 (1024 px wide, 128 rows) is halftoned with every method of the
    training mixture (and clustered screens of 4 and 6 px) and descreened. Reported per method:
@@ -14,7 +14,8 @@
    prints alike (all paper or all ink), so no descreener can tell them apart; Atkinson, which
    keeps only 3/4 of its error, prints every tone from 0.875 up as blank paper and every tone up
    to 0.125 as solid ink, a quarter of the ramp.
-2. **Screen residue.** The photo (its luma, long side 1000 px) is printed as an 85 lpi screen at
+2. **Screen residue.** The photo (its luma, long side 1000 px, or `--long-side`: 4000 gives a
+   4000x3000 print of a 4:3 photo, enlarged) is printed as an 85 lpi screen at
    600 dpi (7.06 px period, 45°), and, as a scanned print, that print blurred (σ 0.8 px),
    resampled to 300 dpi and JPEG-compressed at quality 80. Reported: the power of the descreened
    image in a small disc around the screen's fundamental frequencies, over the same power in the
@@ -115,11 +116,12 @@ def _screen_power(image: np.ndarray, period: float, angle: float) -> float:
     return total
 
 
-def residue(colorizer: Colorizer, photo_path: str) -> list[str]:
+def residue(colorizer: Colorizer, photo_path: str, long_side: int = 1000) -> list[str]:
     rgb = read_image(photo_path, "rgb")
     gray = (rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)).astype(np.float32)
-    scale = 1000 / max(gray.shape)
-    gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    scale = long_side / max(gray.shape)
+    shrink = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    gray = np.clip(cv2.resize(gray, None, fx=scale, fy=scale, interpolation=shrink), 0.0, 1.0)
     period, angle = 600 / 85, 45.0
     printed = np.asarray(dither(gray, "clustered", lpi=85, dpi=600, angle=angle), np.float32)
     blurred = cv2.GaussianBlur(printed, (0, 0), 0.8)
@@ -153,14 +155,17 @@ def main() -> None:
     parser.add_argument("--photo", required=True, help="a color or gray photo (no halftone)")
     parser.add_argument("--weights", default=None)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--long-side", type=int, default=1000, help="the residue print's long side")
+    parser.add_argument("--skip-tone", action="store_true", help="the screen residue only")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     colorizer = Colorizer(load_bundle(resolve_weights(args.weights)), device="cpu")
     print(f"CPU: {cpu_model()}, {args.threads} thread(s); weights: {colorizer.working_size} px")
-    print()
-    print("\n".join(tone(colorizer)))
-    print()
-    print("\n".join(residue(colorizer, args.photo)))
+    if not args.skip_tone:
+        print()
+        print("\n".join(tone(colorizer)))
+    print(f"\nscreen residue, long side {args.long_side} px\n")
+    print("\n".join(residue(colorizer, args.photo, args.long_side)))
 
 
 if __name__ == "__main__":

@@ -124,6 +124,12 @@ def shift_chroma(rgb: torch.Tensor, chroma: torch.Tensor) -> torch.Tensor:
 # `spread` scales an output's chroma spread by at most this much: the networks' near-gray
 # outputs must not have their noise blown up into colors
 MAX_SPREAD_GAIN = 2.5
+# rounds of correcting the gain and the mean where fitting into the RGB cube moved an image's
+# spread or mean color; below this shortfall of spread (a ratio) and drift of the mean (Cb/Cr
+# units of [0, 1]) a round is not worth making
+SPREAD_FIT_ROUNDS = 4
+SPREAD_FIT_TOLERANCE = 1.01
+SPREAD_FIT_DRIFT = 1e-3
 
 
 def chroma_statistics(rgb: torch.Tensor) -> torch.Tensor:
@@ -170,10 +176,25 @@ def match_chroma(rgb: torch.Tensor, statistics: torch.Tensor, mode: str) -> torc
     spread_only = statistics.shape[1] == 2
     wanted_mean = own_mean if spread_only else statistics[:, :2, None, None] + 0.5
     wanted_spread = statistics[:, -2:, None, None]
+    luma = rgb_to_gray(rgb)
     gain = (wanted_spread / own_spread.clamp(min=1e-6)).clamp(max=MAX_SPREAD_GAIN)
-    matched = torch.cat([ycbcr[:, :1], (chroma - own_mean) * gain + wanted_mean], dim=1)
-    rgb_out = ycbcr_to_rgb(matched).to(rgb.dtype)
-    return recombine_luminance(rgb_out, rgb_to_gray(rgb))
+    center = wanted_mean
+    for _ in range(SPREAD_FIT_ROUNDS):
+        matched = torch.cat([ycbcr[:, :1], (chroma - own_mean) * gain + center], dim=1)
+        fitted = recombine_luminance(ycbcr_to_rgb(matched).to(rgb.dtype), luma)
+        # fitting into the RGB cube takes chroma from the most colorful pixels, which moves the
+        # spread and the mean; the next round asks the rest to make up for it, so that the
+        # image has the statistics it was given where the cube and the gain's cap allow
+        fitted_chroma = rgb_to_ycbcr(fitted.float())[:, 1:]
+        achieved = fitted_chroma.std(dim=(2, 3), keepdim=True, correction=0)
+        drift = wanted_mean - fitted_chroma.mean(dim=(2, 3), keepdim=True)
+        raised = (gain * wanted_spread / achieved.clamp(min=1e-6)).clamp(max=MAX_SPREAD_GAIN)
+        short = raised > gain * SPREAD_FIT_TOLERANCE
+        if not bool(short.any()) and float(drift.abs().max()) < SPREAD_FIT_DRIFT:
+            break
+        gain = torch.maximum(gain, raised)
+        center = center + drift
+    return fitted
 
 
 def _check_rgb(x: torch.Tensor) -> None:

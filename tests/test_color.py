@@ -190,3 +190,19 @@ def test_match_chroma_spread_alone_keeps_each_image_s_own_mean() -> None:
     assert torch.allclose(after[:, 2:], spreads, atol=2e-3)
     with pytest.raises(ValueError, match=r"statistics must have shape \(1, 2\) or \(2, 2\) or"):
         match_chroma(output, spreads[:, :1], "spread")
+
+
+def test_match_chroma_spread_reaches_its_spread_and_mean_where_the_cube_clips() -> None:
+    torch.manual_seed(2)
+    # a bright image: scaling its colors up pushes its most colorful pixels out of the RGB cube,
+    # and fitting them back in takes chroma away; the rest must make up for it
+    output = (0.88 + 0.04 * torch.randn(1, 3, 24, 24)).clamp(0, 1)
+    spreads = torch.tensor([[0.055, 0.052]])  # gains within the cap
+    assert torch.all(spreads / chroma_statistics(output)[:, 2:] < MAX_SPREAD_GAIN)
+    matched = match_chroma(output, spreads, "spread")
+    assert torch.allclose(rgb_to_gray(matched), rgb_to_gray(output), atol=1e-5)
+    assert matched.min() >= 0 and matched.max() <= 1
+    after = chroma_statistics(matched)
+    assert torch.allclose(after[:, 2:], spreads, rtol=0.02)
+    # and its own mean color, which the clipped pixels alone would have moved
+    assert torch.allclose(after[:, :2], chroma_statistics(output)[:, :2], atol=2e-3)
