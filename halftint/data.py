@@ -17,7 +17,9 @@ One sample holds, as float tensors in [0, 1] of side `crop_size` (only the field
   possibly passed through a simulated scan;
 - `target` (3, S, S): `color` after a random hue/saturation shift (or unchanged);
 - `reference` (3, S, S): a re-cropped, flipped, rotated view of the photo with the same shift;
-- `color_halftone` (3, S, S): each channel of `target` halftoned with the same screen.
+- `color_halftone` (3, S, S): each channel of `target` halftoned with the same screen;
+- `smooth` (1, 1, 1): 1 for a smooth synthetic crop in one even color (`SampleMaker.smooth`),
+  0 for a crop of a photo.
 
 Crops, flips, rotation and the color shift are done with OpenCV and numpy on the cached arrays
 rather than with torchvision transforms: a sample stays one array from crop to halftone (the
@@ -44,7 +46,7 @@ from halftint.halftone import dither, dither_color
 from halftint.io import read_image
 
 PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"})
-SAMPLE_FIELDS = ("color", "gray", "halftone", "target", "reference", "color_halftone")
+SAMPLE_FIELDS = ("color", "gray", "halftone", "target", "reference", "color_halftone", "smooth")
 LUMA = np.array(LUMA_WEIGHTS, dtype=np.float32)
 
 # photos are kept in memory downscaled to at most this long side (most photos: native size)
@@ -483,6 +485,7 @@ class SampleMaker:
                 color = color[:, ::-1]
             gray = color @ LUMA
         sample: dict[str, np.ndarray] = {"color": color, "gray": gray}
+        sample["smooth"] = np.full((1, 1), float(smooth), dtype=np.float32)
         screen = draw_screen(self.halftone, rng)
         scanned = rng.random() < self.halftone.scan_effects
         if "halftone" in self.fields:

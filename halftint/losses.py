@@ -14,6 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from halftint.color import rgb_to_ycbcr
+
 HISTOGRAM_BINS = 256
 # the PSNR of identical images, in dB: a finite number instead of infinity, which JSON cannot
 # hold (metrics.jsonl, bundle.json, `halftint eval --json`); no real estimate comes near it
@@ -108,6 +110,34 @@ def mode_seeking(
     _check_same_shape(code_1, code_2, "code_1", "code_2")
     ratio = (output_1 - output_2).abs().mean() / (code_1 - code_2).abs().mean()
     return 1.0 / (ratio + epsilon)
+
+
+def uneven_chroma(image: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """How far each image's colors vary over it: the weighted mean of |chroma - its mean|.
+
+    Chroma is the (Cb, Cr) pair of full-range YCbCr, so a change of brightness alone costs
+    nothing. Asked of G's outputs for random codes on crops in one even color (`weights` 1 for
+    those, 0 for photos), it says that an even print has one color whatever the code: G may
+    choose the color, not paint shapes that are not there.
+
+    Args:
+        image: `(B, 3, H, W)` RGB.
+        weights: `(B, 1, 1, 1)` per-image weights (e.g. the samples' `smooth` field).
+
+    Returns:
+        Scalar: the weighted mean over images of the mean absolute deviation; 0 when every
+        weight is 0.
+    """
+    if image.dim() != 4 or image.shape[1] != 3:
+        raise ValueError(f"uneven_chroma expects (B, 3, H, W), got shape {tuple(image.shape)}")
+    if weights.shape != (image.shape[0], 1, 1, 1):
+        raise ValueError(
+            f"weights must have shape ({image.shape[0]}, 1, 1, 1), got {tuple(weights.shape)}"
+        )
+    chroma = rgb_to_ycbcr(image)[:, 1:]
+    deviation = (chroma - chroma.mean(dim=(2, 3), keepdim=True)).abs().mean(dim=(1, 2, 3))
+    flat = weights.flatten().to(deviation.dtype)
+    return (deviation * flat).sum() / flat.sum().clamp(min=1.0)
 
 
 def similarity_matrix(image: torch.Tensor, pool: int = 4) -> torch.Tensor:

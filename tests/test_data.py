@@ -156,8 +156,10 @@ def test_sample_fields_shapes_ranges_and_relations() -> None:
         "color_halftone": 3,
     }
     assert {name: tensor.shape for name, tensor in sample.items()} == {
-        name: (channels, 32, 32) for name, channels in expected_channels.items()
+        **{name: (channels, 32, 32) for name, channels in expected_channels.items()},
+        "smooth": (1, 1, 1),
     }
+    assert sample["smooth"].item() == 0.0  # a crop of the photo
     for tensor in sample.values():
         assert tensor.dtype == torch.float32 and tensor.min() >= 0 and tensor.max() <= 1
     assert set(sample["halftone"].unique().tolist()) <= {0.0, 1.0}
@@ -252,6 +254,13 @@ def test_smooth_crops_are_even_grays_of_any_tone_and_only_their_share() -> None:
     samples = [half(photo, np.random.default_rng(seed)) for seed in range(200)]
     flat = sum(bool(torch.equal(sample["reference"], sample["target"])) for sample in samples)
     assert 70 <= flat <= 130
+    # the `smooth` field says which is which
+    marked = SampleMaker(
+        32, (0.6, 1.0), HalftoneSettings(), settings, (*fields, "smooth"), smooth=0.5
+    )
+    flagged = [marked(photo, np.random.default_rng(seed)) for seed in range(40)]
+    for sample in flagged:
+        assert sample["smooth"].item() == float(torch.equal(sample["reference"], sample["target"]))
 
 
 def test_smooth_colors_keep_the_gray_and_stay_in_range_at_every_tone() -> None:

@@ -136,3 +136,24 @@ def test_psnr_is_the_same_for_a_tensor_and_its_array() -> None:
     assert losses.psnr(estimate, truth) == losses.psnr(estimate.numpy(), np.zeros((1, 1, 8, 8)))
     with pytest.raises(ValueError, match=r"\(1, 1, 8, 8\) vs \(1, 1, 8, 9\)"):
         losses.psnr(estimate, torch.zeros(1, 1, 8, 9))
+
+
+def test_uneven_chroma_counts_colors_that_vary_not_brightness_nor_unweighted_images() -> None:
+    torch.manual_seed(0)
+    gray = torch.rand(1, 1, 16, 16)
+    even = torch.cat([gray, gray * 0.8, gray * 0.6], dim=1)  # not gray, but hue and tone vary
+    tinted = gray.expand(-1, 3, -1, -1) + torch.tensor([0.1, -0.05, 0.0]).view(1, 3, 1, 1)
+    stripes = gray.expand(-1, 3, -1, -1).clone()
+    stripes[:, 0, :, ::2] += 0.2  # red on every other column
+    one = torch.ones(1, 1, 1, 1)
+    # brightness alone, and one cast over the whole image, cost nothing
+    assert losses.uneven_chroma(gray.expand(-1, 3, -1, -1), one) < 1e-6
+    assert losses.uneven_chroma(tinted, one) < 1e-6
+    assert losses.uneven_chroma(stripes, one) > 0.02
+    assert losses.uneven_chroma(even, one) > 0.0
+    batch = torch.cat([stripes, tinted])
+    weights = torch.tensor([0.0, 1.0]).view(2, 1, 1, 1)
+    assert losses.uneven_chroma(batch, weights) < 1e-6  # only the weighted image counts
+    assert losses.uneven_chroma(batch, torch.zeros(2, 1, 1, 1)) == 0.0
+    with pytest.raises(ValueError, match=r"weights must have shape \(2, 1, 1, 1\)"):
+        losses.uneven_chroma(batch, torch.ones(2))

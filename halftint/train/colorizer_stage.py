@@ -11,7 +11,8 @@ and D are its networks: supplementary §1.2) plus the paper's:
 - latent regression: E's mean of G's output for a random code must give that code back (this
   term trains G only, as in BicycleGAN: E is used with its weights held constant);
 - mode seeking (two random codes must give different images), similarity (patch relations as in
-  the target), histogram (H of the output's channels as of the target's, H frozen).
+  the target), histogram (H of the output's channels as of the target's, H frozen);
+- (ours, `even_random`) random codes' outputs on smooth crops in one even color are even too.
 
 Reference scheme: E sees the reference (a re-cropped, rotated view of the photo with a color
 shift), the target is the photo with the same shift, so the code must carry the reference's
@@ -37,7 +38,7 @@ class ColorizerStage(Stage):
     name = "colorizer"
     trained = ("encoder", "generator", "discriminator")
     frozen = ("ihn", "histogram")
-    fields = ("halftone", "target", "reference", "color_halftone")
+    fields = ("halftone", "target", "reference", "color_halftone", "smooth")
     # BicycleGAN's Adam settings: a low beta1 keeps the adversarial game from overshooting
     betas = (0.5, 0.999)
 
@@ -126,6 +127,9 @@ class ColorizerStage(Stage):
             + weights.mode_seeking * terms["mode_seeking"]
             + weights.similarity * terms["similarity"]
         )
+        if weights.even_random > 0:
+            terms["even_random"] = losses.uneven_chroma(randoms, batch["smooth"].repeat(2, 1, 1, 1))
+            total = total + weights.even_random * terms["even_random"]
         if weights.histogram > 0:
             estimator = self.network("histogram", HistogramEstimator)
             size = estimator.config.input_size

@@ -73,6 +73,10 @@ class LossWeights:
     the inverse output distance) outweighed the reconstruction term, and G learned codes that
     throw colors about ("uneven or weird", as the paper's supplementary puts it) even with the
     reference's own code; 0.1 keeps random samples diverse while the reference steers.
+    `even_random` (ours, 0 by default) weighs `losses.uneven_chroma` of G's outputs for random
+    codes on the smooth crops in one even color (`StageSchedule.smooth`): reconstruction asks
+    an even crop to come out even for the reference's code only, and random codes painted
+    shapes on even prints (weights.md, "How lite-photos-v8 was made").
     """
 
     ihn_content: float = 1.0
@@ -88,6 +92,7 @@ class LossWeights:
     similarity: float = 1.0
     similarity_pool: int = 4
     histogram: float = 1.0
+    even_random: float = 0.0
 
 
 @dataclass
