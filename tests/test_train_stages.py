@@ -102,6 +102,26 @@ def test_colorizer_logs_every_loss_term() -> None:
     }
 
 
+def test_colorizer_asks_random_codes_for_one_color_on_even_crops_only() -> None:
+    config = _config(losses={"even_random": 1.0})
+    stage = _stage("colorizer", config)
+    fields = type(stage).fields
+    assert "smooth" in fields
+
+    def batch(share: float) -> dict[str, torch.Tensor]:
+        maker = SampleMaker(
+            config.crop_size, config.rescale, config.halftone, config.reference, fields,
+            smooth=share,
+        )  # fmt: skip
+        samples = PhotoSamples(_photos(), maker, seed=0, stream=0)
+        return default_collate([samples[number] for number in range(4)])
+
+    even = stage.train_step(batch(1.0))
+    assert even["even_random"] > 0.0  # fresh random codes paint the even crops unevenly
+    assert stage.train_step(batch(0.0))["even_random"] == 0.0  # photos are not asked
+    assert "even_random" not in _stage("colorizer", _config()).train_step(batch(1.0))
+
+
 def test_each_stage_has_its_class_and_each_network_the_stage_that_trains_it() -> None:
     assert tuple(STAGE_CLASSES) == STAGES
     assert all(STAGE_CLASSES[name].name == name for name in STAGES)

@@ -67,6 +67,11 @@ PAPER = Preset(name="paper", working_size=256)
 # either cascade alone. E adds the reference's chroma statistics to its code
 # (`EncoderConfig.color_statistics`): with instance norm after every convolution it was nearly
 # blind to global color, and a pilot with the statistics followed references better (weights.md).
+# G's instance norm has an epsilon of 1: with 1e-3 every level blew the faint structure of a
+# nearly even image (the last gray level of a descreened print, float rounding) up to unit size,
+# and G painted it as colored bands and blobs; at 1 a level's features are normalized only where
+# they vary more than that (a 20-minute pilot: bands a third of 1e-3's, fewer than 0.1's;
+# weights.md).
 LITE = Preset(
     name="lite",
     working_size=128,
@@ -80,7 +85,12 @@ LITE = Preset(
     ),
     encoder=EncoderConfig(input_size=128, base_channels=16, pool_size=8, color_statistics=True),
     generator=GeneratorConfig(
-        base_channels=16, depth=6, code="modulate", norm="instance", padding="reflect"
+        base_channels=16,
+        depth=6,
+        code="modulate",
+        norm="instance",
+        padding="reflect",
+        norm_eps=1.0,
     ),
     discriminator=DiscriminatorConfig(base_channels=16),
     histogram=HistogramConfig(input_size=128, channels=(16, 32, 32)),
