@@ -15,11 +15,12 @@
    keeps only 3/4 of its error, prints every tone from 0.875 up as blank paper and every tone up
    to 0.125 as solid ink, a quarter of the ramp.
 2. **Screen residue.** The photo (its luma, long side 1000 px, or `--long-side`: 4000 gives a
-   4000x3000 print of a 4:3 photo, enlarged) is printed as an 85 lpi screen at
-   600 dpi (7.06 px period, 45°), and, as a scanned print, that print blurred (σ 0.8 px),
-   resampled to 300 dpi and JPEG-compressed at quality 80. Reported: the power of the descreened
-   image in a small disc around the screen's fundamental frequencies, over the same power in the
-   original photo (at the same size): goal ≤ 2×; the print itself is shown for scale.
+   4000x3000 print of a 4:3 photo, mirrored about its edges at its own scale) is printed as an
+   85 lpi screen at 600 dpi (7.06 px period, 45°), and, as a scanned print, that print blurred
+   (σ 0.8 px), resampled to 300 dpi and JPEG-compressed at quality 80. Reported: the power of the
+   descreened image in a small disc around the screen's fundamental frequencies, over the same
+   power in the original photo (at the same size): goal ≤ 2×; the print itself is shown for
+   scale.
 
 Prints Markdown tables; the CPU and the thread count head the output.
 """
@@ -101,9 +102,17 @@ def tone(colorizer: Colorizer) -> list[str]:
     return rows
 
 
-def _screen_power(image: np.ndarray, period: float, angle: float) -> float:
-    """Power in discs of radius 2 bins around the screen's four fundamental frequencies."""
+def _screen_power(image: np.ndarray, period: float, angle: float, scale: float = 1.0) -> float:
+    """Power in small discs around the screen's four fundamental frequencies.
+
+    A disc is 2 frequency bins wide for a print whose long side is 1000 px at 600 dpi (`scale`:
+    the image's pixels per pixel at 600 dpi) and as wide in cycles per pixel at any other size:
+    a photo's power is spread over all frequencies, a screen's is in its peaks, so a disc of
+    fixed bins would credit a larger photo with less power near the screen's frequency and make
+    the same residue look larger.
+    """
     height, width = image.shape
+    radius = 2.0 * max(height, width) / (1000.0 * scale)
     window = np.outer(np.hanning(height), np.hanning(width)).astype(np.float32)
     spectrum = np.abs(np.fft.fft2((image - image.mean()) * window)) ** 2
     fy, fx = np.meshgrid(np.fft.fftfreq(height), np.fft.fftfreq(width), indexing="ij")
@@ -111,7 +120,7 @@ def _screen_power(image: np.ndarray, period: float, angle: float) -> float:
     for turn in range(4):
         theta = math.radians(angle + 90.0 * turn)
         cx, cy = math.cos(theta) / period, -math.sin(theta) / period
-        disc = (fx - cx) ** 2 * width**2 + (fy - cy) ** 2 * height**2 <= 4.0
+        disc = (fx - cx) ** 2 * width**2 + (fy - cy) ** 2 * height**2 <= radius**2
         total += float(spectrum[disc].sum())
     return total
 
@@ -120,8 +129,15 @@ def residue(colorizer: Colorizer, photo_path: str, long_side: int = 1000) -> lis
     rgb = read_image(photo_path, "rgb")
     gray = (rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)).astype(np.float32)
     scale = long_side / max(gray.shape)
-    shrink = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-    gray = np.clip(cv2.resize(gray, None, fx=scale, fy=scale, interpolation=shrink), 0.0, 1.0)
+    if scale <= 1:
+        gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    else:
+        # a larger print is the photo mirrored about its edges at its own scale, not enlarged:
+        # an enlarged photo has next to no detail at the screen's frequency, so any residue
+        # would be many times "the photo's" (a scan of a large photo has its own fine detail)
+        height, width = gray.shape
+        rows, columns = round(height * scale), round(width * scale)
+        gray = np.pad(gray, ((0, rows - height), (0, columns - width)), mode="symmetric")
     period, angle = 600 / 85, 45.0
     printed = np.asarray(dither(gray, "clustered", lpi=85, dpi=600, angle=angle), np.float32)
     blurred = cv2.GaussianBlur(printed, (0, 0), 0.8)
@@ -142,10 +158,12 @@ def residue(colorizer: Colorizer, photo_path: str, long_side: int = 1000) -> lis
         info = colorizer.analyze_screen(tensor)
         with torch.no_grad():
             out = colorizer.descreen(tensor, screen=info)[0, 0].numpy()
-        base = _screen_power(truth, p, angle)
+        scale = p / period
+        base = _screen_power(truth, p, angle, scale)
         rows.append(
-            f"| {label} | {info.describe()} | {_screen_power(image, p, angle) / base:.1f}× | "
-            f"{_screen_power(out, p, angle) / base:.2f}× |"
+            f"| {label} | {info.describe()} | "
+            f"{_screen_power(image, p, angle, scale) / base:.1f}× | "
+            f"{_screen_power(out, p, angle, scale) / base:.2f}× |"
         )
     return rows
 
