@@ -6,9 +6,9 @@ A uniform gray (tones 0.5, 0.25, 0.75) of odd size, 251 rows by 333 columns, is 
 Floyd–Steinberg and colorized in random mode, with the bundle's photo spreads and with the
 networks' colors alone (`--random-spread none`). Reported per tone, in 8-bit Cb/Cr units
 (`halftint.evaluate.measures.border_band`: the largest difference between the mean chroma of
-a border strip, 3 % of the shorter side wide, and the interior's; issue goal ≤ 2): the first
-sample's band / the band of the mean of all samples (a band that survives the mean comes from
-the print, not from the codes).
+a border strip, 3 % of the shorter side wide, and the interior's; goal ≤ 2, judged by
+`halftint eval` on the worst sample): the first sample's band / the band of the mean of all
+samples (a band that survives the mean comes from the print, not from the codes).
 
 A second table shows where the bands come from, with G alone (the forward cascade, the mean
 of 8 codes, at working resolution): on the descreened print, on an exactly even gray of the
@@ -34,14 +34,16 @@ from ihn_pilots import cpu_model  # the same folder: benchmarks run as scripts
 from halftint.checkpoint import load_bundle
 from halftint.coloring import RandomColors
 from halftint.edges import canny_edges
+from halftint.evaluate.loop import EVEN_PRINT_SHAPE, EVEN_PRINT_TONES
 from halftint.evaluate.measures import border_band
 from halftint.halftone import dither
 from halftint.hub import resolve_weights
 from halftint.match import RANDOM_SPREADS
 from halftint.pipeline import Colorizer
 
-TONES = (0.5, 0.25, 0.75)
-SHAPE = (251, 333)
+# the even prints of `halftint eval`'s border-band target, the middle tone first
+TONES = tuple(sorted(EVEN_PRINT_TONES, key=lambda tone: abs(tone - 0.5)))
+SHAPE = EVEN_PRINT_SHAPE
 
 
 def bands(colorizer: Colorizer, spread: str, samples: int, seed: int) -> list[str]:

@@ -25,7 +25,14 @@ from halftint.bundle import read_manifest, verified
 from halftint.color import chroma_statistics, match_chroma
 from halftint.coloring import CodeColors, ColorSource, RandomColors, Reference, ReferenceColors
 from halftint.errors import UsageError
-from halftint.evaluate.loop import SHEET_GAP, contact_sheet, evaluate
+from halftint.evaluate.loop import (
+    COLORIZATION_METHOD,
+    EVEN_PRINT_SHAPE,
+    EVEN_PRINT_TONES,
+    SHEET_GAP,
+    contact_sheet,
+    evaluate,
+)
 from halftint.evaluate.measures import (
     CHROMA_BIN_WIDTH,
     CHROMA_BINS,
@@ -250,17 +257,19 @@ class OracleColorizer:
 
     def __init__(self, photos: list[np.ndarray], methods: list[HalftoneMethod], seed: int) -> None:
         self.photos = photos
-        self.by_halftone: dict[bytes, int] = {}
-        for method in [*methods, HalftoneMethod("floyd-steinberg")]:
+        self.grays: dict[bytes, np.ndarray] = {}
+        for method in [*methods, COLORIZATION_METHOD]:
             for index, photo in enumerate(photos):
                 halftone = method.apply(luma(photo), seed + index)
-                self.by_halftone[halftone.tobytes()] = index
+                self.grays[halftone.tobytes()] = luma(photo)
+        for tone in EVEN_PRINT_TONES:  # the even prints border bands are measured on
+            even = np.full(EVEN_PRINT_SHAPE, tone, dtype=np.float32)
+            self.grays[COLORIZATION_METHOD.apply(even, seed).tobytes()] = even
 
     def _gray(self, halftone: torch.Tensor) -> torch.Tensor:
         """The gray truth `(1, H, W)` of one `(1, H, W)` halftone."""
         assert halftone.shape[0] == 1 and halftone.dtype == torch.float32
-        index = self.by_halftone[halftone[0].numpy().tobytes()]
-        return torch.from_numpy(luma(self.photos[index]))[None]
+        return torch.from_numpy(self.grays[halftone[0].numpy().tobytes()])[None]
 
     def descreen(self, halftone: torch.Tensor) -> torch.Tensor:
         return torch.stack([self._gray(one) for one in halftone])
@@ -317,6 +326,18 @@ class CollapsedColorizer(OracleColorizer):
         return super()._colorize(halftone, fixed)
 
 
+class BandedColorizer(OracleColorizer):
+    """The oracle, with a teal band along the bottom edge of every random coloring."""
+
+    def _colorize(self, halftone: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
+        colors = super()._colorize(halftone, z)
+        assert z is not None
+        band = max(2, colors.shape[-2] // 25)
+        random = z[:, 0] < PHOTO_CODE
+        colors[random, :, -band:, :] += torch.tensor([-0.05, 0.03, 0.03]).view(1, 3, 1, 1)
+        return colors.clamp(0.0, 1.0)
+
+
 class GrayColorizer(OracleColorizer):
     """Networks that give no color at all: reference mode's color only comes from the match."""
 
@@ -365,7 +386,10 @@ def test_oracle_scores_are_perfect_and_meet_every_target() -> None:
         "cross_delta_e_excess",
         "diversity_delta_e",
         "random_spread_ratio",
+        "random_border_band",
     }
+    # an even print comes out one color to its edges
+    assert colorization.random_border_band < 0.1 and colorization.network_random_border_band < 0.1
     # the oracle hands back the reference photo itself when given another photo's code, which
     # is not the truth; and its random samples are faint tints
     missed = {name for name, target in evaluation.targets.items() if not target.met}
@@ -384,8 +408,20 @@ def test_oracle_scores_are_perfect_and_meet_every_target() -> None:
     assert all(j != i for i, j in enumerate(colorization.reference_pairs))
     assert evaluation.targets["delta_e_ratio"].value == pytest.approx(0.0, abs=1e-4)
     # a step per photo per method (three photos descreen as one batch), then one per photo for
-    # colorization
-    assert steps == [(3, 9), (6, 9), (7, 9), (8, 9), (9, 9)]
+    # colorization, then one for the even prints
+    assert steps == [(3, 10), (6, 10), (7, 10), (8, 10), (9, 10), (10, 10)]
+
+
+def test_a_band_along_an_edge_of_random_colorings_misses_the_border_target() -> None:
+    photos = _photos(2)
+    methods = parse_methods("floyd-steinberg")
+    evaluation = evaluate(BandedColorizer(photos, methods, seed=0), photos, methods)
+    colorization = evaluation.colorization
+    # about 0.05 * 0.5 / 0.713 * 255 = 9 Cr units from the red channel alone
+    assert colorization.network_random_border_band > 5.0
+    assert colorization.random_border_band > 5.0
+    assert not evaluation.targets["random_border_band"].met
+    assert evaluation.targets["diversity_delta_e"].met
 
 
 def test_collapsed_model_has_zero_diversity_and_misses_that_target() -> None:
@@ -605,7 +641,11 @@ def test_eval_json_has_every_measure_in_range_and_writes_sheets(
         "cross_delta_e_excess",
         "diversity_delta_e",
         "random_spread_ratio",
+        "random_border_band",
     }
+    for key in ("random_border_band", "network_random_border_band"):
+        assert 0.0 <= colorization[key] <= 255.0
+    assert "even prints: worst border band" in result.stderr
     assert set(colorization["cross_reference"]) == {
         "model", "networks", "match_mean", "match_spread", "mean_color", "color_table", "no_color"
     }  # fmt: skip

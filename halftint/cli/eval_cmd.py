@@ -408,6 +408,12 @@ def _print_tables(
         f"{colorization.network_best_random_delta_e:.2f}",
         f"{colorization.baseline_delta_e:.2f}",
     )
+    color.add_row(
+        "even prints: worst border band (Cb/Cr)",
+        f"{colorization.random_border_band:.1f}",
+        f"{colorization.network_random_border_band:.1f}",
+        "0",
+    )
     target.print(color)
 
     cross = Table(title="Cross-reference: each photo colorized with its nearest other photo")

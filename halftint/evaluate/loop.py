@@ -18,7 +18,9 @@ Then, on the Floyd–Steinberg halftones (the paper's training halftoner):
   is nearer the reference's chroma than the gray image is), chroma spread and colorfulness;
 - random mode: random samples colorized with codes drawn from N(0, I) as random mode draws
   them: diversity (mean pairwise CIEDE2000; a collapsed model scores about 0), colorfulness,
-  chroma spread, and the ΔE2000 of the best of them;
+  chroma spread, and the ΔE2000 of the best of them; and border bands on even prints (even
+  grays of odd size at three tones, Floyd–Steinberg, as many samples: the largest
+  `measures.border_band` of any sample; an even print should come out one color to its edges);
 - colorfulness and chroma spread of the truth.
 
 Every halftone and every random code comes from a fixed seed: same photos, weights and seed give
@@ -41,6 +43,7 @@ from halftint.errors import UsageError
 from halftint.evaluate.baselines import LinearFilter, LookupTable
 from halftint.evaluate.measures import (
     GAUSSIAN_SIGMAS,
+    border_band,
     chroma_histogram,
     chroma_spread,
     colorfulness,
@@ -68,9 +71,12 @@ from halftint.evaluate.transfer import (
 )
 from halftint.layout import tile_rows
 from halftint.losses import psnr
-from halftint.match import DEFAULT_MATCH, MATCH_MODES
+from halftint.match import DEFAULT_MATCH, DEFAULT_RANDOM_SPREAD, MATCH_MODES
 
 COLORIZATION_METHOD = HalftoneMethod("floyd-steinberg")
+# the even prints border bands are measured on: odd sides (no U-Net level divides them), tones
+EVEN_PRINT_SHAPE = (251, 333)
+EVEN_PRINT_TONES = (0.25, 0.5, 0.75)
 
 # photos per descreen call: a batch runs about twice as fast as single images on a CPU
 DESCREEN_BATCH = 8
@@ -140,7 +146,7 @@ def evaluate(
         raise UsageError(f"diversity needs at least 2 random samples, got {samples}")
     size = _check_photos(photos)
     grays = [luma(photo) for photo in photos]
-    total_steps = len(photos) * (len(methods) + 1)
+    total_steps = len(photos) * (len(methods) + 1) + 1
     done_steps = 0
 
     def advance(steps: int = 1) -> None:
@@ -204,7 +210,9 @@ def evaluate(
         },
         reference_pairs=pairs,
         match=match,
+        **even_print_bands(colorizer, seed=seed, samples=samples),
     )
+    advance()
     return Evaluation(
         size=size,
         images=len(photos),
@@ -212,6 +220,25 @@ def evaluate(
         colorization=colorization,
         targets=judge(methods, descreen_scores, colorization),
     )
+
+
+def even_print_bands(
+    colorizer: SupportsColorize, *, seed: int = 0, samples: int = DIVERSITY_SAMPLES
+) -> dict[str, float]:
+    """Border bands of random colorings of even prints: the largest `measures.border_band`
+    (8-bit Cb/Cr units) of `samples` random colorings of each tone of `EVEN_PRINT_TONES`,
+    as `colorize --random` runs (`random_border_band`) and with the networks' colors alone
+    (`network_random_border_band`)."""
+    spreads = {"random_border_band": DEFAULT_RANDOM_SPREAD, "network_random_border_band": "none"}
+    worst = dict.fromkeys(spreads, 0.0)
+    for tone in EVEN_PRINT_TONES:
+        halftone = COLORIZATION_METHOD.apply(np.full(EVEN_PRINT_SHAPE, tone, np.float32), seed)
+        with torch.inference_mode():
+            prepared = colorizer.prepare(_tensor(halftone)[None, None])
+            for key, spread in spreads.items():
+                for image in _numpy(prepared.colorize(RandomColors(samples, seed, spread))):
+                    worst[key] = max(worst[key], border_band(image))
+    return worst
 
 
 def _score_descreening(

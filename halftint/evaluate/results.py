@@ -26,6 +26,7 @@ REFERENCE_FIDELITY_GOAL = 0.9  # cross-reference, as `colorize --ref` runs: shar
 # chroma spread of the outputs over the truth's (ratio of sums over photos), at least
 CROSS_SPREAD_GOAL = 0.8
 RANDOM_SPREAD_GOAL = 0.85
+BORDER_BAND_GOAL = 2.0  # 8-bit Cb/Cr units between a border strip and the interior, at most
 CROSS_DELTA_E_MARGIN = 2.0  # cross-reference ΔE2000 at most the no-color ΔE2000 plus this
 
 # the cross-reference variants: `colorize --ref` as it runs by default, the networks' colors
@@ -82,6 +83,9 @@ class ColorizationScores:
     network_random_colorfulness: float = 0.0
     network_random_chroma_spread: float = 0.0
     network_best_random_delta_e: float = 0.0
+    # random colorings of even prints: the largest border band of any (`loop.even_print_bands`)
+    random_border_band: float = 0.0
+    network_random_border_band: float = 0.0
     # cross-reference protocol by variant (`TRANSFER_VARIANTS`), and photo i's reference index
     cross_reference: dict[str, TransferScores] = field(default_factory=dict)
     reference_pairs: list[int] = field(default_factory=list)
@@ -201,5 +205,8 @@ def judge(
         colorization.spread_ratio(colorization.random_chroma_spread),
         RANDOM_SPREAD_GOAL,
         at_least=True,
+    )
+    targets["random_border_band"] = Target(
+        colorization.random_border_band, BORDER_BAND_GOAL, at_least=False
     )
     return targets
