@@ -12,6 +12,7 @@ and D are its networks: supplementary §1.2) plus the paper's:
   term trains G only, as in BicycleGAN: E is used with its weights held constant);
 - mode seeking (two random codes must give different images), similarity (patch relations as in
   the target), histogram (H of the output's channels as of the target's, H frozen);
+- (ours, `random_luma`) random codes' outputs keep the target's luma;
 - (ours, `even_random`) random codes' outputs on smooth crops in one even color are even too.
 
 Reference scheme: E sees the reference (a re-cropped, rotated view of the photo with a color
@@ -26,6 +27,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from halftint import losses
+from halftint.color import rgb_to_gray
 from halftint.edges import canny_edges
 from halftint.nets import HistogramEstimator, ReferenceEncoder
 from halftint.train.config import TrainConfig
@@ -127,6 +129,10 @@ class ColorizerStage(Stage):
             + weights.mode_seeking * terms["mode_seeking"]
             + weights.similarity * terms["similarity"]
         )
+        if weights.random_luma > 0:
+            luma = rgb_to_gray(target).repeat(2, 1, 1, 1)
+            terms["random_luma"] = F.l1_loss(rgb_to_gray(randoms), luma)
+            total = total + weights.random_luma * terms["random_luma"]
         if weights.even_random > 0:
             terms["even_random"] = losses.uneven_chroma(randoms, batch["smooth"].repeat(2, 1, 1, 1))
             total = total + weights.even_random * terms["even_random"]

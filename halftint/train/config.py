@@ -76,7 +76,11 @@ class LossWeights:
     `even_random` (ours, 0 by default) weighs `losses.uneven_chroma` of G's outputs for random
     codes on the smooth crops in one even color (`StageSchedule.smooth`): reconstruction asks
     an even crop to come out even for the reference's code only, and random codes painted
-    shapes on even prints (weights.md, "How lite-photos-v8 was made").
+    shapes on even prints (weights.md, "How lite-photos-v8 was made"). `random_luma` (ours, 0
+    by default) weighs the L1 distance of the luma of G's outputs for random codes to the
+    target's: nothing else asks a random coloring to keep the image's brightness, and mode
+    seeking pays most for turning it into black and white blobs, whose edges became arcs of
+    color once the output took the print's luma.
     """
 
     ihn_content: float = 1.0
@@ -93,6 +97,7 @@ class LossWeights:
     similarity_pool: int = 4
     histogram: float = 1.0
     even_random: float = 0.0
+    random_luma: float = 0.0
 
 
 @dataclass
