@@ -122,6 +122,25 @@ def test_colorizer_asks_random_codes_for_one_color_on_even_crops_only() -> None:
     assert "even_random" not in _stage("colorizer", _config()).train_step(batch(1.0))
 
 
+def test_colorizer_asks_random_codes_to_keep_the_targets_luma() -> None:
+    config = _config(losses={"random_luma": 1.0})
+    stage = _stage("colorizer", config)
+    batch = _batch(type(stage), config)
+    generator = stage.networks["generator"]
+    # a G that gives every random code the target itself keeps its luma exactly
+    original = generator.forward
+    generator.forward = lambda gray, edges, z: batch["target"].repeat(  # type: ignore[method-assign]
+        z.shape[0] // batch["target"].shape[0], 1, 1, 1
+    )
+    try:
+        assert stage.train_step(batch)["random_luma"] == pytest.approx(0.0, abs=1e-6)
+    finally:
+        generator.forward = original  # type: ignore[method-assign]
+    fresh = stage.train_step(batch)["random_luma"]
+    assert fresh > 0.01  # fresh weights paint brightness of their own
+    assert "random_luma" not in _stage("colorizer", _config()).train_step(batch)
+
+
 def test_each_stage_has_its_class_and_each_network_the_stage_that_trains_it() -> None:
     assert tuple(STAGE_CLASSES) == STAGES
     assert all(STAGE_CLASSES[name].name == name for name in STAGES)
