@@ -41,7 +41,7 @@ from halftint._version import __version__
 from halftint.bundle import MANIFEST, Manifest, Verification, Verified, read_manifest, verify
 from halftint.errors import Setting, UsageError, WeightsError
 
-DEFAULT_BUNDLE = "lite-photos-v7"
+DEFAULT_BUNDLE = "lite-photos-v8"
 ENVIRONMENT_VARIABLE = "HALFTINT_WEIGHTS"
 HUB_SCHEME = "hf://"
 DEFAULT_REVISION = "main"
